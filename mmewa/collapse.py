@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from .models.layers.experts import expert_mean
+
 EXPERTS = 'experts'
 ROUTER = 'router'
 
@@ -64,7 +66,7 @@ def collapse_state_dict(state_dict: Mapping[str, torch.Tensor], *,
     for key, value in state_dict.items():
         split = _split_expert_key(key)
         if split is not None:
-            out[split[1]] = value.mean(0)
+            out[split[1]] = expert_mean(value)
         elif not any(key.startswith(f'{p}.{ROUTER}.') for p in routers):
             out[key] = value
     return out
@@ -74,7 +76,7 @@ def collapse_state_dict(state_dict: Mapping[str, torch.Tensor], *,
 def collapse_model(model: nn.Module) -> nn.Module:
     """Replace every ``EWAFFN`` in ``model`` (in place) by the mmcv ``FFN`` of its experts' mean."""
     from .models.layers.ewa_ffn import EWAFFN
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, EWAFFN):
                 setattr(module, child_name, child.to_ffn())

@@ -7,8 +7,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import nn
 
-from ...averaging import (MODES, SCHEDULES, check_share_rate, ewa_, expert_spread,
-                          scheduled_share_rate)
+from ...averaging import MODES, SCHEDULES, check_share_rate, ewa_, expert_spread, scheduled_share_rate
 
 UNSUPPORTED_WRAPPERS = ('MMDeepSpeedEngineWrapper', 'DeepSpeedEngine', 'MMFullyShardedDataParallel',
                         'FullyShardedDataParallel')

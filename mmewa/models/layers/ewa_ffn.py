@@ -58,7 +58,7 @@ class EWAFFN(BaseModule):
         return m
 
     def _adopt(self, ffn: FFN, num_experts: int, partition: str) -> None:
-        if not isinstance(num_experts, int) or num_experts < 1:
+        if isinstance(num_experts, bool) or not isinstance(num_experts, int) or num_experts < 1:
             raise ValueError(f'num_experts must be an integer >= 1, got {num_experts!r}')
         if partition not in PARTITIONS:
             raise ValueError(f'partition must be one of {PARTITIONS}, got {partition!r}')

@@ -14,6 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def expert_mean(stacked: torch.Tensor) -> torch.Tensor:
+    """The experts' mean over dim 0, summed in float64 and rounded once.
+
+    Correct rounding makes the mean of identical experts exactly that expert, so upcycling then
+    collapsing is bit-exact. Used by the eval forward and by collapse alike, so they agree bit for bit.
+    """
+    return stacked.double().mean(0).to(stacked.dtype)
+
+
 class StackedLinear(nn.Module):
     """``num_experts`` linear layers with weights ``[E, out, in]`` and biases ``[E, out]``."""
 
@@ -52,8 +61,8 @@ class StackedLinear(nn.Module):
 
     def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
         """Forward of the collapsed layer (mean of the experts) on ``[..., in]``."""
-        bias = None if self.bias is None else self.bias.mean(0)
-        return F.linear(x, self.weight.mean(0), bias)
+        bias = None if self.bias is None else expert_mean(self.bias)
+        return F.linear(x, expert_mean(self.weight), bias)
 
     def extra_repr(self) -> str:
         return (f'num_experts={self.num_experts}, in_features={self.in_features}, '
@@ -119,9 +128,9 @@ def _unstack_linears(module: nn.Module) -> nn.Module:
         if isinstance(child, StackedLinear):
             linear = nn.Linear(child.in_features, child.out_features, child.bias is not None,
                                device=child.weight.device, dtype=child.weight.dtype)
-            linear.weight.copy_(child.weight.mean(0))
+            linear.weight.copy_(expert_mean(child.weight))
             if child.bias is not None:
-                linear.bias.copy_(child.bias.mean(0))
+                linear.bias.copy_(expert_mean(child.bias))
             setattr(module, name, linear)
         else:
             _unstack_linears(child)
