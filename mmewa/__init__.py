@@ -5,10 +5,13 @@ Importing ``mmewa`` registers ``EWAVisionTransformer`` / ``EWASwinTransformer`` 
 ``custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)``.
 """
 from .averaging import ewa_, ewa_coefficient, ewa_reference_, expert_spread
+from .checkpoint import allow_mmengine_checkpoints
 from .collapse import CollapseError, collapse_model, collapse_state_dict
 from .engine import EWAHook
 from .models import EWAFFN, EWASwinTransformer, EWAVisionTransformer
 from .version import __version__
+
+allow_mmengine_checkpoints()
 
 __all__ = ['__version__', 'EWAFFN', 'EWAVisionTransformer', 'EWASwinTransformer', 'EWAHook', 'ewa_',
            'ewa_reference_', 'ewa_coefficient', 'expert_spread', 'collapse_state_dict', 'collapse_model',

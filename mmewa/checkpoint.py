@@ -14,20 +14,30 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, or needs unsafe unpickling."""
 
 
-def _mmengine_safe_globals() -> list:
-    """Types MMEngine puts into training checkpoints (message hub, numpy scalars), all plain data."""
+def mmengine_checkpoint_globals() -> list:
+    """The non-tensor types MMEngine pickles into its training checkpoints.
+
+    The message hub stores ``HistoryBuffer`` objects (numpy arrays and bound statistic methods, which
+    pickle as ``getattr(buffer, 'mean')``). The weights-only unpickler still refuses to *call* anything
+    outside its allow-list, so allowing these keeps loading free of arbitrary code execution.
+    """
     import numpy as np
     from mmengine.logging import HistoryBuffer
-    from mmengine.logging.message_hub import MessageHub  # noqa: F401 (import check only)
-    globals_ = [HistoryBuffer, np.ndarray, np.dtype, np.core.multiarray._reconstruct
-                if hasattr(np, 'core') else np._core.multiarray._reconstruct]
-    globals_ += [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool')]
-    globals_ += [np.float64, np.float32, np.int64, np.int32, np.bool_]
-    try:
-        globals_.append(np._core.multiarray.scalar)
-    except AttributeError:
-        globals_.append(np.core.multiarray.scalar)
-    return globals_
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    dtype_classes = [type(np.dtype(t)) for t in ('float16', 'float32', 'float64', 'int32', 'int64',
+                                                   'uint8', 'bool')]
+    return [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, getattr,
+            *dtype_classes]
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let ``torch.load(weights_only=True)`` (torch >= 2.6's default) read MMEngine checkpoints.
+
+    MMEngine 0.10 calls ``torch.load`` without ``weights_only``; on torch >= 2.6 that is a weights-only
+    load, which rejects its own training checkpoints, so ``--resume`` and ``load_from`` fail. Importing
+    ``mmewa`` adds exactly the types above to torch's allow-list instead of falling back to full pickle.
+    """
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[str, Any]:
@@ -36,7 +46,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
-        with torch.serialization.safe_globals(_mmengine_safe_globals()):
+        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f'{path}: refusing to unpickle objects that are not plain weights ({e}); '

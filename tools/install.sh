@@ -43,7 +43,7 @@ if ! $PY -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 
     # Move into the cache only once complete, so an interrupted build never leaves a broken wheel.
     mv "$build"/dist/mmcv-*.whl "$wheel_dir/"
     rm -rf "$build"
-    $PY -m pip install -q "setuptools>=77"   # what torch asks for, once the build is done
+    $PY -m pip install -q "setuptools>=77,<81"   # torch wants >=77; mmengine's mmseg::/mmdet:: config bases need pkg_resources (<81)
   fi
   MMCV_WHEEL=$(ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl | head -n 1)
 fi
