@@ -164,8 +164,8 @@ def pos_embed(g: OnnxGraph, dims: int) -> np.ndarray:
     initializers (cls: Concat input 0; patches: reshaped to n x n and bicubic-resized to the input grid)."""
     if f'{SRC}embeddings.position_embeddings' in g.arrays:
         return g.arrays[f'{SRC}embeddings.position_embeddings']
-    patch = [k for k, a in g.arrays.items() if a.shape[0::2] == (1, dims) and a.ndim == 3 and a.shape[1] > 1
-             and any(n.op_type == 'Reshape' for n in g.consumers.get(k, []))]
+    patch = [k for k, a in g.arrays.items() if a.ndim == 3 and a.shape[0] == 1 and a.shape[1] > 1
+             and a.shape[2] == dims and any(n.op_type == 'Reshape' for n in g.consumers.get(k, []))]
     cls = [k for k, a in g.arrays.items() if a.shape == (1, 1, dims) and k != f'{SRC}embeddings.cls_token'
            and any(n.op_type == 'Concat' and n.input[0] == k for n in g.consumers.get(k, []))]
     if len(patch) != 1 or len(cls) != 1:

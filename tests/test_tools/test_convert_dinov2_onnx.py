@@ -114,8 +114,9 @@ def other_onnx_model() -> bytes:
 @pytest.mark.parametrize('content, message', [(None, 'not found'), (b'not onnx', 'not a readable ONNX'),
                                               (other_onnx_model(), 'unexpected graph')],
                          ids=['missing', 'garbage', 'other-model'])
-def test_bad_onnx_exits_nonzero_without_output(tool: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                               content: bytes | None, message: str):
+def test_bad_onnx_fails_cleanly(tool: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                content: bytes | None, message: str):
+    """A missing, corrupt or foreign --onnx file: exit 1, one 'error:' line, nothing written."""
     onnx_path = tmp_path / 'model.onnx'
     if content is not None:
         onnx_path.write_bytes(content)
