@@ -46,8 +46,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[
     if not path.is_file():
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        allow_mmengine_checkpoints()  # idempotent; a context manager would drop them again on exit
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(f'{path}: refusing to unpickle objects that are not plain weights ({e}); '
                               'load it once in a trusted session and re-save its state_dict') from e

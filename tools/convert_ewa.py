@@ -78,12 +78,16 @@ def build_model(config: str) -> torch.nn.Module:
 
 
 def _load_strict(model: torch.nn.Module, state_dict: dict, what: str, config: str) -> None:
-    result = model.load_state_dict(state_dict, strict=False)
-    if result.missing_keys or result.unexpected_keys:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [k for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
+    if missing or unexpected or mismatched:
         raise CheckpointError(
-            f'the {what} weights do not fit {config}: {len(result.missing_keys)} missing keys '
-            f'(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected '
-            f'(e.g. {result.unexpected_keys[:2]}); do both configs describe the same architecture?')
+            f'the {what} weights do not fit {config}: {len(missing)} missing (e.g. {missing[:2]}), '
+            f'{len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(mismatched)} of another shape '
+            f'(e.g. {mismatched[:2]}); do the configs describe the architecture that was trained?')
+    model.load_state_dict(state_dict, strict=True)
 
 
 @torch.no_grad()
