@@ -1,4 +1,4 @@
-"""The user's path in mmseg on real CamVid images: train EWA -> convert_ewa.py -> test with the standard config."""
+"""The mmseg user path on real CamVid images: train EWA, convert_ewa.py, test with the standard config."""
 import torch
 from mmengine.runner import Runner
 from runner_utils import load_cfg, train
