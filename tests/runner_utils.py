@@ -18,7 +18,10 @@ def load_cfg(name: str, work_dir: Path, data_root: Path | None = None, **overrid
     if data_root is not None:
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if cfg.get(key):
-                cfg[key].dataset.data_root = str(data_root)
+                cfg[key].dataset.data_root = f'{data_root}/'
+        for key in ('val_evaluator', 'test_evaluator'):
+            if cfg.get(key) and 'ann_file' in cfg[key]:
+                cfg[key].ann_file = f'{data_root}/{cfg[key].ann_file.split("/", 2)[-1]}'
     cfg.merge_from_dict(overrides)
     return cfg
 

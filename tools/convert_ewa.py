@@ -66,13 +66,13 @@ def _is_pretrained(init_cfg) -> bool:
 
 def build_model(config: str) -> torch.nn.Module:
     """The eval-mode model of an mmseg/mmdet config, without loading pretrained weights."""
-    from mmengine.config import Config
+    from mmengine.config import Config, ConfigDict
     from mmengine.registry import MODELS, init_default_scope
 
     import mmewa  # noqa: F401  (registers the EWA modules for configs that forget custom_imports)
     cfg = Config.fromfile(config)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(_without_pretrained(cfg.model.to_dict()))
+    model = MODELS.build(ConfigDict(_without_pretrained(cfg.model.to_dict())))
     model.eval()  # not chained: some backbones' train() returns None
     return model
 
