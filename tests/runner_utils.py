@@ -8,13 +8,23 @@ from mmengine.runner import Runner
 
 import mmewa  # noqa: F401  (registers EWA modules)
 
-CONFIGS = Path(__file__).parent / 'configs'
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'demo'
 
 
-def load_cfg(name: str, work_dir: Path, data_root: Path | None = None, **overrides) -> Config:
+def load_cfg(name: str, work_dir: Path, data_root: Path | None = None, iters: int | None = None,
+             **overrides) -> Config:
+    """A demo config shortened for tests: ``iters`` iterations (default 4 for seg, 3 for det), a checkpoint
+    at the end, quiet logs."""
     cfg = Config.fromfile(str(CONFIGS / name))
     cfg.work_dir = str(work_dir)
     cfg.log_level = 'WARNING'
+    iters = iters or (4 if name.startswith('seg') else 3)
+    cfg.train_cfg.max_iters = iters
+    cfg.default_hooks.checkpoint.interval = iters
+    cfg.default_hooks.logger.interval = 1
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'EWAHook':
+            hook.spread_interval = 1
     if data_root is not None:
         for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if cfg.get(key):

@@ -13,8 +13,8 @@ def test_train_convert_and_standard_detector_gives_identical_detections(coco128_
     ckpt = tmp_path / 'ewa' / 'iter_3.pth'
 
     out = tmp_path / 'collapsed.pth'
-    rc = convert_ewa.main([str(ckpt), str(out), '--verify', 'tests/configs/det_ewa_swin_tiny.py',
-                           'tests/configs/det_swin_tiny.py', '--verify-size', '96', '128'])
+    rc = convert_ewa.main([str(ckpt), str(out), '--verify', 'configs/demo/det_ewa_swin_tiny.py',
+                           'configs/demo/det_swin_tiny.py', '--verify-size', '96', '128'])
     printed = capsys.readouterr().out
     assert rc == 0 and '(OK)' in printed, printed
     collapsed = torch.load(out, weights_only=True)['state_dict']

@@ -13,8 +13,8 @@ def test_train_convert_and_standard_config_gives_identical_predictions(camvid_ro
     assert runner.iter == 4 and ckpt.is_file()
 
     out = tmp_path / 'collapsed.pth'
-    rc = convert_ewa.main([str(ckpt), str(out), '--verify', 'tests/configs/seg_ewa_vit_tiny.py',
-                           'tests/configs/seg_vit_tiny.py', '--verify-size', '64', '64'])
+    rc = convert_ewa.main([str(ckpt), str(out), '--verify', 'configs/demo/seg_ewa_vit_tiny.py',
+                           'configs/demo/seg_vit_tiny.py', '--verify-size', '64', '64'])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert 'verify: max |EWA model (eval) - standard model (collapsed)| = 0.000e+00 (OK)' in printed

@@ -30,9 +30,8 @@ def _register_recording_hook():
 
 
 def test_fires_once_per_optimizer_step_under_gradient_accumulation(camvid_root, tmp_path):
-    cfg = load_cfg('seg_ewa_vit_tiny.py', tmp_path, camvid_root)
+    cfg = load_cfg('seg_ewa_vit_tiny.py', tmp_path, camvid_root, iters=6)
     cfg.optim_wrapper.accumulative_counts = 2
-    cfg.train_cfg.max_iters = 6
     cfg.custom_hooks = [dict(type='RecordingEWAHook', share_rate=0.5, spread_interval=0)]
     runner = train(cfg)
     hook = ewa_hook(runner)

@@ -14,7 +14,7 @@ convert_ewa = load_tool('convert_ewa')
 @pytest.fixture(scope='module')
 def ewa_ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    model = convert_ewa.build_model('tests/configs/seg_ewa_vit_tiny.py')
+    model = convert_ewa.build_model('configs/demo/seg_ewa_vit_tiny.py')
     path = tmp_path_factory.mktemp('ckpt') / 'ewa.pth'
     torch.save({'meta': {'seed': 0}, 'state_dict': model.state_dict(), 'optimizer': {}}, path)
     return path
@@ -38,7 +38,7 @@ def test_convert_drops_training_state_and_keeps_plain_meta(ewa_ckpt, tmp_path, c
 
 
 def test_non_ewa_checkpoint(tmp_path, capsys):
-    std = convert_ewa.build_model('tests/configs/seg_vit_tiny.py')
+    std = convert_ewa.build_model('configs/demo/seg_vit_tiny.py')
     src, out = tmp_path / 'std.pth', tmp_path / 'out.pth'
     torch.save({'state_dict': std.state_dict()}, src)
     rc, _, err = run([src, out], capsys)
@@ -79,10 +79,10 @@ def test_output_onto_input_is_refused_and_input_kept(ewa_ckpt, capsys):
 
 def test_verify_with_mismatched_configs_writes_nothing(ewa_ckpt, tmp_path, capsys):
     other = tmp_path / 'wider.py'
-    other.write_text("_base_ = ['" + str(convert_ewa.Path('tests/configs/seg_vit_tiny.py').resolve()) +
+    other.write_text("_base_ = ['" + str(convert_ewa.Path('configs/demo/seg_vit_tiny.py').resolve()) +
                      "']\nmodel = dict(backbone=dict(embed_dims=96))\n")
     out = tmp_path / 'out.pth'
-    rc, _, err = run([ewa_ckpt, out, '--verify', 'tests/configs/seg_ewa_vit_tiny.py', other,
+    rc, _, err = run([ewa_ckpt, out, '--verify', 'configs/demo/seg_ewa_vit_tiny.py', other,
                       '--verify-size', '64', '64'], capsys)
     assert rc == 2 and 'do not fit' in err and not out.exists()
 
