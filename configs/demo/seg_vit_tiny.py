@@ -34,7 +34,7 @@ model = dict(
     train_cfg=dict(), test_cfg=dict(mode='whole'))
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01))
 param_scheduler = []
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=60, val_interval=1000)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=200, val_interval=1000)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None
@@ -43,7 +43,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=60),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='gloo'))
