@@ -15,6 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmewa  # noqa: F401  (registers EWA modules, for testing an EWA model before collapse)
+from mmewa.dist import prepare_cpu_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,6 +43,7 @@ def main(argv=None) -> dict:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out and runner.rank == 0:

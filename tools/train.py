@@ -14,6 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmewa  # noqa: F401  (registers EWA modules; lets torch>=2.6 resume MMEngine checkpoints)
+from mmewa.dist import prepare_cpu_distributed
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,14 +46,16 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, None  # latest checkpoint in work_dir
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
 
 
 def main(argv=None) -> None:
-    runner = Runner.from_cfg(build_config(parse_args(argv)))
+    cfg = build_config(parse_args(argv))
+    prepare_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
     runner.train()
 
 

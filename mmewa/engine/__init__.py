@@ -1,3 +1,3 @@
-from .hooks import EWAHook, find_expert_layers
+from .hooks import EWAHook, ReplicaSyncHook, find_expert_layers, unsynced_parameters
 
-__all__ = ['EWAHook', 'find_expert_layers']
+__all__ = ['EWAHook', 'ReplicaSyncHook', 'find_expert_layers', 'unsynced_parameters']

@@ -35,6 +35,8 @@ class EWAHook(Hook):
         spread_interval: log the experts' relative spread ``||W_i - W̄|| / ||W̄||`` every this many
             iterations (``0``: never). It goes to the log as ``ewa_spread`` (mean over layers) and
             ``ewa_spread_max``, and per layer to the visualizer backends.
+        restore_rng: on resume, restore the torch RNG state saved with the checkpoint, so the resumed
+            run draws the same token partitions as an uninterrupted one.
 
     Runs on the unwrapped model, on every rank (the weights EWA rewrites are the live ones), only on
     iterations whose optimizer step really happened (not on gradient-accumulation iterations, not when
@@ -52,7 +54,8 @@ class EWAHook(Hook):
                  begin: int = 0,
                  end: int | None = None,
                  by_epoch: bool = False,
-                 spread_interval: int = 50) -> None:
+                 spread_interval: int = 50,
+                 restore_rng: bool = True) -> None:
         self.share_rate = check_share_rate(share_rate)
         self.final_share_rate = check_share_rate(final_share_rate)
         if mode not in MODES:
@@ -64,6 +67,7 @@ class EWAHook(Hook):
         self.mode, self.schedule = mode, schedule
         self.begin, self.end, self.by_epoch = begin, end, by_epoch
         self.spread_interval = spread_interval
+        self.restore_rng = restore_rng
         self.num_updates = 0
         self._layers: dict[str, nn.Module] = {}
         self._params: list[torch.Tensor] = []
@@ -146,7 +150,20 @@ class EWAHook(Hook):
 
     # -- resume --------------------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['ewa_hook'] = dict(num_updates=self.num_updates)
+        # The torch RNG drives the token partitions (and dropout): saving it makes a resumed run draw
+        # the partitions the uninterrupted run would have drawn. MMEngine itself does not save it.
+        state = dict(num_updates=self.num_updates, torch_rng=torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state['cuda_rng'] = torch.cuda.get_rng_state_all()
+        checkpoint['ewa_hook'] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self.num_updates = int(checkpoint.get('ewa_hook', {}).get('num_updates', 0))
+        """Restore the update count and the RNG state (rank 0's, as saved; with MMEngine's default
+        ``diff_rank_seed=False`` all ranks share one RNG stream anyway)."""
+        state = checkpoint.get('ewa_hook', {})
+        self.num_updates = int(state.get('num_updates', 0))
+        if self.restore_rng and 'torch_rng' in state:
+            torch.set_rng_state(state['torch_rng'].cpu())
+            cuda_states = state.get('cuda_rng')
+            if cuda_states is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in cuda_states][:torch.cuda.device_count()])
