@@ -7,6 +7,7 @@ from mmseg.models.backbones import SwinTransformer as SegSwinTransformer
 from mmseg.models.backbones import VisionTransformer
 
 from mmewa import EWAFFN, EWASwinTransformer, EWAVisionTransformer, collapse_state_dict
+from mmewa.models.backbones import EWASegSwinTransformer
 from mmewa.models.backbones.upcycle import select_layers
 
 VIT = dict(img_size=32, patch_size=8, embed_dims=32, num_layers=4, num_heads=2, mlp_ratio=2,
@@ -29,7 +30,7 @@ def test_registered_where_mmseg_and_mmdet_configs_look():
     from mmseg.registry import MODELS as SEG
     assert SEG.get('EWAVisionTransformer') is EWAVisionTransformer
     assert DET.get('EWASwinTransformer') is EWASwinTransformer
-    assert SEG.get('EWASwinTransformer') is EWASwinTransformer
+    assert SEG.get('EWASwinTransformer') is EWASegSwinTransformer  # mmseg's Swin twin
     assert HOOKS.get('EWAHook') is not None
 
 
@@ -101,3 +102,14 @@ def test_swin_upcycles_an_mmdet_style_checkpoint_and_collapses_into_both_swins(t
     x = torch.randn(1, 3, 64, 64)
     for a, b in zip(ewa(x), seg_swin(x)):
         assert torch.equal(a, b)
+
+
+def test_mmseg_swin_twin_loads_a_plain_swin_checkpoint(tmp_path):
+    std = randomized(SegSwinTransformer(**SWIN))
+    ckpt = tmp_path / 'swin_plain.pth'
+    torch.save({'state_dict': std.state_dict()}, ckpt)  # mmseg-style: no 'backbone.' prefix
+    ewa = EWASegSwinTransformer(**SWIN, ewa_cfg=dict(num_experts=3, moe_layers='all'),
+                                init_cfg=ConfigDict(type='Pretrained', checkpoint=str(ckpt)))
+    ewa.init_weights()
+    collapsed = collapse_state_dict(ewa.state_dict())
+    assert all(torch.equal(collapsed[k], v) for k, v in std.state_dict().items())

@@ -1,4 +1,4 @@
-from .ewa_swin import EWASwinTransformer
+from .ewa_swin import EWASegSwinTransformer, EWASwinTransformer
 from .ewa_vit import EWAVisionTransformer
 
-__all__ = ['EWAVisionTransformer', 'EWASwinTransformer']
+__all__ = ['EWAVisionTransformer', 'EWASwinTransformer', 'EWASegSwinTransformer']
