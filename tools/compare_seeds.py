@@ -34,6 +34,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--metric', default='mIoU', help='metric key to tabulate (e.g. coco/bbox_mAP)')
     p.add_argument('--out', help='write the markdown table here')
     p.add_argument('--cfg-options', nargs='*', default=[], help='passed to every train/test run')
+    p.add_argument('--ewa-name', default='ewa',
+                   help='sub-folder name of the EWA runs, to compare several variants with one baseline')
+    p.add_argument('--no-collapse', action='store_true',
+                   help='test the second model as it is (e.g. a routed MoE, which stays an MoE)')
     return p.parse_args(argv)
 
 
@@ -64,7 +68,7 @@ def run_seed(args, seed: int, work: Path) -> dict:
     res: dict = {'seed': seed}
     opts = [f'randomness.seed={seed}', 'train_cfg.val_interval=1000000', *args.cfg_options]
     for name, cfg in (('baseline', args.baseline_config), ('ewa', args.ewa_config)):
-        wd = work / f'seed{seed}' / name
+        wd = work / f'seed{seed}' / (args.ewa_name if name == 'ewa' else name)
         last = wd / 'last_checkpoint'
         if not last.exists():
             t = time.time()
@@ -72,15 +76,18 @@ def run_seed(args, seed: int, work: Path) -> dict:
             res[f'{name}_train_minutes'] = (time.time() - t) / 60
         res[f'{name}_s_per_iter'] = seconds_per_iter(wd)
         res[f'{name}_ckpt'] = last.read_text().strip()
-    collapsed = work / f'seed{seed}' / 'ewa_collapsed.pth'
-    if not collapsed.exists():
-        sh(['tools/convert_ewa.py', res['ewa_ckpt'], str(collapsed)], collapsed.with_suffix('.log'))
-    runs = {'baseline': (args.baseline_config, res['baseline_ckpt']),
-            'collapsed': (args.baseline_config, str(collapsed)),
-            'ewa_before_collapse': (args.ewa_config, res['ewa_ckpt'])}
+    runs = {'baseline': ('baseline', args.baseline_config, res['baseline_ckpt']),
+            'ewa_before_collapse': (args.ewa_name, args.ewa_config, res['ewa_ckpt'])}
+    if args.no_collapse:
+        runs['collapsed'] = runs['ewa_before_collapse']  # the model is deployed as it is
+    else:
+        collapsed = work / f'seed{seed}' / f'{args.ewa_name}_collapsed.pth'
+        if not collapsed.exists():
+            sh(['tools/convert_ewa.py', res['ewa_ckpt'], str(collapsed)], collapsed.with_suffix('.log'))
+        runs['collapsed'] = (f'{args.ewa_name}_collapsed', args.baseline_config, str(collapsed))
     for split in args.splits:
-        for name, (cfg, ckpt) in runs.items():
-            out = work / f'seed{seed}' / f'{name}_{split}.json'
+        for name, (stem, cfg, ckpt) in runs.items():
+            out = work / f'seed{seed}' / f'{stem}_{split}.json'
             if not out.exists():
                 sh(['tools/test.py', cfg, ckpt, '--work-dir', str(out.with_suffix('')), '--out', str(out),
                     '--cfg-options', *split_options(split), *args.cfg_options], out.with_suffix('.log'))
