@@ -8,11 +8,11 @@ from .averaging import ewa_, ewa_coefficient, ewa_reference_, expert_spread
 from .checkpoint import allow_mmengine_checkpoints
 from .collapse import CollapseError, collapse_model, collapse_state_dict
 from .engine import EWAHook
-from .models import EWAFFN, EWASwinTransformer, EWAVisionTransformer
+from .models import EWAFFN, EWASwinTransformer, EWAVisionTransformer, RoutedMoEFFN
 from .version import __version__
 
 allow_mmengine_checkpoints()
 
-__all__ = ['__version__', 'EWAFFN', 'EWAVisionTransformer', 'EWASwinTransformer', 'EWAHook', 'ewa_',
-           'ewa_reference_', 'ewa_coefficient', 'expert_spread', 'collapse_state_dict', 'collapse_model',
-           'CollapseError']
+__all__ = ['__version__', 'EWAFFN', 'RoutedMoEFFN', 'EWAVisionTransformer', 'EWASwinTransformer', 'EWAHook',
+           'ewa_', 'ewa_reference_', 'ewa_coefficient', 'expert_spread', 'collapse_state_dict',
+           'collapse_model', 'CollapseError']

@@ -39,7 +39,7 @@ def test_twins_differ_only_by_ewa(path):
     assert ewa.custom_imports.imports == ['mmewa']
     assert [h.type for h in ewa.custom_hooks] == ['EWAHook']
     assert ewa.model.backbone.type.startswith('EWA')
-    assert ewa.model.backbone.type[3:] == base.model.backbone.type
+    assert ewa.model.backbone.type[3:] == base.model.backbone.type.split('.')[-1]  # 'mmseg.' scope
     ewa_backbone = {k: v for k, v in ewa.model.backbone.items() if k not in ('type', 'ewa_cfg')}
     base_backbone = {k: v for k, v in base.model.backbone.items() if k != 'type'}
     assert ewa_backbone == base_backbone

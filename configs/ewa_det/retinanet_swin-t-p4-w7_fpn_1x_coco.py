@@ -1,0 +1,3 @@
+# Baseline twin of retinanet_ewa-swin-t-p4-w7_fpn_1x_coco.py: mmdet's own config, unchanged (COCO 2017 in
+# data/coco; it loads the ImageNet Swin-T weights named there).
+_base_ = 'mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py'
