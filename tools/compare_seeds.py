@@ -66,7 +66,9 @@ def seconds_per_iter(work_dir: Path) -> float:
 
 def run_seed(args, seed: int, work: Path) -> dict:
     res: dict = {'seed': seed}
-    opts = [f'randomness.seed={seed}', 'train_cfg.val_interval=1000000', *args.cfg_options]
+    # no validation during training: every model is tested afterwards, on each split
+    opts = [f'randomness.seed={seed}', 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+            *args.cfg_options]
     for name, cfg in (('baseline', args.baseline_config), ('ewa', args.ewa_config)):
         wd = work / f'seed{seed}' / (args.ewa_name if name == 'ewa' else name)
         last = wd / 'last_checkpoint'
