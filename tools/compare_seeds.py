@@ -106,8 +106,13 @@ def mean_std(values: list[float]) -> str:
 
 def table(results: list[dict], args) -> str:
     m = args.metric
-    lines = [f'| split | baseline {m} | EWA collapsed {m} (baseline config) | Δ (EWA − baseline) | '
-             f'EWA before collapse | per-seed Δ |', '| --- | --- | --- | --- | --- | --- |']
+    name = getattr(args, 'ewa_name', 'ewa')
+    if getattr(args, 'no_collapse', False):
+        model_col, before_col = f'{name} {m} (as is)', f'{name} (same model)'
+    else:
+        model_col, before_col = f'{name} collapsed {m} (baseline config)', f'{name} before collapse'
+    lines = [f'| split | baseline {m} | {model_col} | Δ ({name} − baseline) | {before_col} | per-seed Δ |',
+             '| --- | --- | --- | --- | --- | --- |']
     for split in args.splits:
         base = [r[f'baseline_{split}'][m] for r in results]
         ewa = [r[f'collapsed_{split}'][m] for r in results]
@@ -118,7 +123,7 @@ def table(results: list[dict], args) -> str:
     sb = [r['baseline_s_per_iter'] for r in results]
     se = [r['ewa_s_per_iter'] for r in results]
     lines += ['', f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
-              f'EWA {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
+              f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
               f'seeds {", ".join(str(r["seed"]) for r in results)}.']
     return '\n'.join(lines)
 
@@ -133,7 +138,9 @@ def main(argv=None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         cmd = ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
-                        *map(str, args.seeds), '--work-dir', args.work_dir])
+                        *map(str, args.seeds), '--work-dir', args.work_dir, '--ewa-name', args.ewa_name,
+                        *(['--no-collapse'] if args.no_collapse else []),
+                        *(['--cfg-options', *args.cfg_options] if args.cfg_options else [])])
         Path(args.out).write_text(f'# {Path(args.ewa_config).stem} vs baseline\n\nCommand: `{cmd}`\n\n'
                                   f'{text}\n')
     return 0
