@@ -92,3 +92,13 @@ def test_schedules():
     assert scheduled_share_rate(0.4, 0.1, 'cosine', 1.0) == pytest.approx(0.1)
     with pytest.raises(ValueError, match='schedule'):
         scheduled_share_rate(0.4, 0.0, 'step', 0.5)
+
+
+def test_cpu_chunked_path_equals_the_whole_tensor_lerp_bit_for_bit():
+    from mmewa.averaging import CPU_CHUNK_COLUMNS
+    g = torch.Generator().manual_seed(3)
+    big = torch.randn(4, 3, CPU_CHUNK_COLUMNS + 17, generator=g)  # several chunks, a ragged last one
+    expected = big.clone()
+    expected.lerp_(expected.mean(0, keepdim=True), ewa_coefficient(0.3, 4))
+    ewa_([big], 0.3)
+    assert torch.equal(big, expected)

@@ -197,22 +197,6 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
 # ----------------------------------------------------------------------------------------------------
 # building models from configs
 # ----------------------------------------------------------------------------------------------------
-def _without_pretrained(cfg):
-    """A model config without pretrained-weight loading (as tools/convert_ewa.py builds models)."""
-    if isinstance(cfg, dict):
-        return {k: _without_pretrained(v) for k, v in cfg.items()
-                if not (k in ('init_cfg', 'pretrained') and _is_pretrained(v))}
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_without_pretrained(v) for v in cfg)
-    return cfg
-
-
-def _is_pretrained(init_cfg) -> bool:
-    if isinstance(init_cfg, str):
-        return True
-    return isinstance(init_cfg, dict) and init_cfg.get('type') in ('Pretrained', 'Pretrained_Part')
-
-
 def load_config(path: str, crop_size: Sequence[int] | None = None, cfg_options: dict | None = None):
     """The config with ``--cfg-options`` merged and, if asked, another crop size for model and input."""
     from mmengine.config import Config
@@ -239,14 +223,11 @@ def input_size(cfg) -> tuple[int, int]:
 
 def build_model(cfg, device: torch.device, seed: int = 0) -> nn.Module:
     """The config's model (pretrained loading dropped), initialised from ``seed``, in train mode."""
-    from mmengine.config import ConfigDict
-    from mmengine.registry import MODELS, init_default_scope
-
     import mmewa  # noqa: F401  (registers the EWA backbones)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    from mmewa.builder import build_model as build
     torch.manual_seed(seed)
     with quiet_mmengine():
-        model = MODELS.build(ConfigDict(_without_pretrained(cfg.model.to_dict())))
+        model = build(cfg)
         model.init_weights()
     model.to(device)
     model.train()  # not chained: some backbones' train() returns None

@@ -48,31 +48,11 @@ def collapse_checkpoint(ckpt: dict, source: str, approximate: bool = False) -> d
     return dict(meta=meta, state_dict=collapsed)
 
 
-def _without_pretrained(cfg):
-    """A model config with pretrained-weight loading removed (--verify compares given checkpoints)."""
-    if isinstance(cfg, dict):
-        return {k: _without_pretrained(v) for k, v in cfg.items()
-                if not (k in ('init_cfg', 'pretrained') and _is_pretrained(v))}
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_without_pretrained(v) for v in cfg)
-    return cfg
-
-
-def _is_pretrained(init_cfg) -> bool:
-    if isinstance(init_cfg, str):
-        return True
-    return isinstance(init_cfg, dict) and init_cfg.get('type') in ('Pretrained', 'Pretrained_Part')
-
-
 def build_model(config: str) -> torch.nn.Module:
     """The eval-mode model of an mmseg/mmdet config, without loading pretrained weights."""
-    from mmengine.config import Config, ConfigDict
-    from mmengine.registry import MODELS, init_default_scope
-
     import mmewa  # noqa: F401  (registers the EWA modules for configs that forget custom_imports)
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(ConfigDict(_without_pretrained(cfg.model.to_dict())))
+    from mmewa.builder import build_model as build
+    model = build(config)
     model.eval()  # not chained: some backbones' train() returns None
     return model
 

@@ -144,3 +144,37 @@ def test_bad_num_experts(bad):
 def test_bad_partition():
     with pytest.raises(ValueError, match='partition'):
         EWAFFN(16, 32, partition='tokens')
+
+
+def test_stacked_linear_backward_against_autograd_of_baddbmm():
+    """The custom backward (weight gradient written in [E, out, in]) equals autograd's, in float64."""
+    from mmewa.models.layers.experts import StackedLinear, _StackedLinearFn
+    torch.manual_seed(0)
+    layer = StackedLinear(3, 5, 4).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(3, 7, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_StackedLinearFn.apply, (x, layer.weight, layer.bias))
+    assert torch.autograd.gradcheck(_StackedLinearFn.apply, (x, layer.weight, None))
+    out = layer(x)
+    ref = torch.baddbmm(layer.bias.unsqueeze(1), x, layer.weight.transpose(1, 2))
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (x, layer.weight, layer.bias), g)
+    ref_grads = torch.autograd.grad(ref, (x, layer.weight, layer.bias), g)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert grads[1].is_contiguous() and grads[1].shape == layer.weight.shape
+
+
+def test_stacked_linear_under_bf16_autocast():
+    from mmewa.models.layers.experts import StackedLinear
+    torch.manual_seed(0)
+    layer = StackedLinear(2, 8, 6)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    out.float().sum().backward()
+    assert x.grad.dtype == torch.float32 and layer.weight.grad.dtype == torch.float32
+    torch.testing.assert_close(layer.weight.grad, torch.bmm(torch.ones(2, 6, 5), x.detach()).float(),
+                               rtol=2e-2, atol=2e-2)

@@ -23,6 +23,37 @@ def expert_mean(stacked: torch.Tensor) -> torch.Tensor:
     return stacked.double().mean(0).to(stacked.dtype)
 
 
+class _StackedLinearFn(torch.autograd.Function):
+    """``baddbmm`` forward; a backward that writes the weight gradient straight in ``[E, out, in]``.
+
+    Autograd's ``bmm`` formula for ``x @ W.transpose(1, 2)`` produces the weight gradient as
+    ``[E, in, out]`` and ``AccumulateGrad`` then copies it into the weight's layout: on CPU that copy
+    cost as much as the matmul itself (BENCHMARKS.md). Under autocast the forward's matmul runs in low
+    precision; the backward computes in the gradient's dtype and returns each gradient in its input's.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.bias_dtype = None if bias is None else bias.dtype
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.bmm(grad, weight.to(grad.dtype)).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(grad.transpose(1, 2), x.to(grad.dtype)).to(weight.dtype)
+        if ctx.bias_dtype is not None and ctx.needs_input_grad[2]:
+            grad_b = grad.sum(1).to(ctx.bias_dtype)
+        return grad_x, grad_w, grad_b
+
+
 class StackedLinear(nn.Module):
     """``num_experts`` linear layers with weights ``[E, out, in]`` and biases ``[E, out]``."""
 
@@ -55,9 +86,7 @@ class StackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Grouped forward: ``x`` is ``[E, n, in]``, expert ``e`` processes ``x[e]``."""
-        if self.bias is None:
-            return torch.bmm(x, self.weight.transpose(1, 2))
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return _StackedLinearFn.apply(x, self.weight, self.bias)
 
     def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
         """Forward of the collapsed layer (mean of the experts) on ``[..., in]``."""
