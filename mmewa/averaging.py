@@ -41,9 +41,9 @@ def ewa_(tensors: Iterable[torch.Tensor], share_rate: float, mode: str = 'others
     """One in-place EWA step on stacked expert tensors (dim 0 = experts).
 
     Low-precision tensors are averaged in fp32 and written back, so bf16/fp16 weights do not drift.
-    On accelerators, tensors of the same expert count share one fused ``_foreach`` launch per dtype
-    group; on CPU, each tensor is averaged in column chunks, so the mean of a chunk is still in cache
-    when the lerp reads it (the same numbers, one pass over memory instead of two).
+    Tensors of the same expert count share one fused ``_foreach`` launch per dtype group, except large
+    CPU tensors: those are averaged in column chunks, so the mean of a chunk is still in cache when the
+    lerp reads it (the same numbers, one pass over memory instead of two).
     """
     by_key: dict[tuple, list[torch.Tensor]] = {}
     for t in tensors:
@@ -53,14 +53,14 @@ def ewa_(tensors: Iterable[torch.Tensor], share_rate: float, mode: str = 'others
         if alpha == 0.0:
             continue
         work = group if dtype in (torch.float32, torch.float64) else [t.float() for t in group]
-        if work[0].device.type == 'cpu':
-            for t in work:
-                chunks = t.view(num_experts, -1).split(CPU_CHUNK_COLUMNS, dim=1) if t.is_contiguous() else [t]
-                for c in chunks:
-                    c.lerp_(c.mean(0, keepdim=True), alpha)
-        else:
-            means = [t.mean(0, keepdim=True).expand_as(t) for t in work]
-            torch._foreach_lerp_(work, means, alpha)
+        on_cpu = work[0].device.type == 'cpu'
+        chunked = [t for t in work if on_cpu and t.is_contiguous() and t[0].numel() > CPU_CHUNK_COLUMNS]
+        fused = [t for t in work if not any(t is c for c in chunked)]
+        for t in chunked:
+            for c in t.view(num_experts, -1).split(CPU_CHUNK_COLUMNS, dim=1):
+                c.lerp_(c.mean(0, keepdim=True), alpha)
+        if fused:
+            torch._foreach_lerp_(fused, [t.mean(0, keepdim=True).expand_as(t) for t in fused], alpha)
         if work is not group:
             torch._foreach_copy_(group, work)
 
