@@ -45,7 +45,8 @@ def write_cfg(tmp_path, name, **kw) -> Path:
 
 
 def run(cmd, **kw) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', PORT=str(free_port()))
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', PORT=str(free_port()),
+               PYTHON=sys.executable)  # dist_train.sh must use this interpreter, activated or not
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, **kw)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
