@@ -45,3 +45,11 @@ def test_config_builds(path):
     model = build_model(str(path))
     n_experts = sum(1 for m in model.modules() if hasattr(m, 'expert_parameters'))
     assert (n_experts > 0) == (path in EWA_CONFIGS or 'routed-moe' in path.name)
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if 'routed-moe' in p.name],
+                         ids=lambda p: str(p.relative_to(ROOT / 'configs')))
+def test_routed_configs_put_the_aux_loss_in_the_loss_dict(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.backbone.ewa_cfg.moe_type == 'routed'
+    assert 'MoEAuxLossHook' in [h.type for h in cfg.custom_hooks]

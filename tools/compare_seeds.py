@@ -30,8 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('ewa_config')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--work-dir', default='work_dirs/compare')
-    p.add_argument('--splits', nargs='+', default=['val', 'test'], help='dataloader splits to test on')
-    p.add_argument('--metric', default='mIoU', help='metric key to tabulate (e.g. coco/bbox_mAP)')
+    p.add_argument('--splits', nargs='+', default=['val', 'test'],
+                   help="splits to test on: 'default' is the config's own test_dataloader (e.g. COCO128's "
+                        "val json); any other name is an img_dir/<split> folder of an mmseg dataset")
+    p.add_argument('--metric', nargs='+', default=['mIoU'],
+                   help='metric keys to tabulate (e.g. coco/bbox_mAP coco/segm_mAP)')
     p.add_argument('--out', help='write the markdown table here')
     p.add_argument('--cfg-options', nargs='*', default=[], help='passed to every train/test run')
     p.add_argument('--ewa-name', default='ewa',
@@ -51,7 +54,7 @@ def sh(cmd: list[str], log: Path) -> None:
 
 def split_options(split: str) -> list[str]:
     """Point the test dataloader at another split of an img_dir/ann_dir (mmseg) dataset."""
-    if split == 'test':
+    if split in ('default', 'test'):
         return []
     return [f'test_dataloader.dataset.data_prefix.img_path=img_dir/{split}',
             f'test_dataloader.dataset.data_prefix.seg_map_path=ann_dir/{split}']
@@ -105,27 +108,36 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(results: list[dict], args) -> str:
-    m = args.metric
+    metrics = [args.metric] if isinstance(args.metric, str) else args.metric
     name = getattr(args, 'ewa_name', 'ewa')
+    lines = []
+    for m in metrics:
+        lines += metric_table(results, args, m, name) + ['']
+    sb = [r['baseline_s_per_iter'] for r in results]
+    se = [r['ewa_s_per_iter'] for r in results]
+    lines += [f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
+              f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
+              f'seeds {", ".join(str(r["seed"]) for r in results)}.']
+    return '\n'.join(lines)
+
+
+def metric_table(results: list[dict], args, m: str, name: str) -> list[str]:
     if getattr(args, 'no_collapse', False):
         model_col, before_col = f'{name} {m} (as is)', f'{name} (same model)'
     else:
         model_col, before_col = f'{name} collapsed {m} (baseline config)', f'{name} before collapse'
     lines = [f'| split | baseline {m} | {model_col} | Δ ({name} − baseline) | {before_col} | per-seed Δ |',
              '| --- | --- | --- | --- | --- | --- |']
+    # mmdet's COCO metrics are fractions rounded to 3 decimals; tabulate them in percent like papers do
+    k = 100.0 if m.startswith('coco/') else 1.0
     for split in args.splits:
-        base = [r[f'baseline_{split}'][m] for r in results]
-        ewa = [r[f'collapsed_{split}'][m] for r in results]
-        before = [r[f'ewa_before_collapse_{split}'][m] for r in results]
+        base = [k * r[f'baseline_{split}'][m] for r in results]
+        ewa = [k * r[f'collapsed_{split}'][m] for r in results]
+        before = [k * r[f'ewa_before_collapse_{split}'][m] for r in results]
         deltas = [e - b for e, b in zip(ewa, base)]
         lines.append(f'| {split} | {mean_std(base)} | {mean_std(ewa)} | {mean_std(deltas)} | '
                      f'{mean_std(before)} | {", ".join(f"{d:+.2f}" for d in deltas)} |')
-    sb = [r['baseline_s_per_iter'] for r in results]
-    se = [r['ewa_s_per_iter'] for r in results]
-    lines += ['', f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
-              f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
-              f'seeds {", ".join(str(r["seed"]) for r in results)}.']
-    return '\n'.join(lines)
+    return lines
 
 
 def main(argv=None) -> int:
@@ -139,6 +151,7 @@ def main(argv=None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         cmd = ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
                         *map(str, args.seeds), '--work-dir', args.work_dir, '--ewa-name', args.ewa_name,
+                        '--splits', *args.splits, '--metric', *args.metric,
                         *(['--no-collapse'] if args.no_collapse else []),
                         *(['--cfg-options', *args.cfg_options] if args.cfg_options else [])])
         Path(args.out).write_text(f'# {Path(args.ewa_config).stem} vs baseline\n\nCommand: `{cmd}`\n\n'

@@ -11,7 +11,7 @@ from tool_utils import load_tool
 import mmewa  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
-CFG = ROOT / 'configs' / 'ewa_det' / '{}_1xb2-cpu_coco128-448.py'
+CFG = ROOT / 'configs' / 'ewa_det' / '{}_1xb2-cpu_coco128-336.py'
 SHRINK = """
 _base_ = ['{base}']
 img_scale = (168, 168)

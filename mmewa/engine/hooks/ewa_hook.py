@@ -34,8 +34,8 @@ class EWAHook(Hook):
         by_epoch: interpret ``begin`` / ``end`` in epochs.
         spread_interval: log the experts' relative spread ``||W_i - W̄|| / ||W̄||`` every this many
             iterations (``0``: never). It goes to the log as ``ewa_spread`` (mean over layers) and
-            ``ewa_spread_max``, and per layer to the visualizer backends. Routed MoE layers' load-balancing
-            losses are logged at the same cadence, summed, as ``loss_moe_aux``.
+            ``ewa_spread_max``, and per layer to the visualizer backends. (Routed MoE aux losses are
+            logged by ``MoEAuxLossHook``, which puts them in the loss dict.)
         restore_rng: on resume, restore the torch RNG state saved with the checkpoint, so the resumed
             run draws the same token partitions as an uninterrupted one.
 
@@ -140,7 +140,6 @@ class EWAHook(Hook):
             runner.message_hub.update_scalar('train/ewa_share_rate', share_rate)
         if self.spread_interval and self.every_n_train_iters(runner, self.spread_interval):
             self._log_spread(runner)
-            self._log_aux_loss(runner)
 
     def _log_spread(self, runner) -> None:
         spreads = {f'ewa_spread/{name}': float(expert_spread(m.expert_parameters()))
@@ -149,13 +148,6 @@ class EWAHook(Hook):
         runner.message_hub.update_scalar('train/ewa_spread', sum(values) / len(values))
         runner.message_hub.update_scalar('train/ewa_spread_max', max(values))
         runner.visualizer.add_scalars(spreads, step=runner.iter + 1)
-
-    def _log_aux_loss(self, runner) -> None:
-        # Routed MoE layers keep their last load-balancing loss (1 = balanced, E = collapsed per layer);
-        # log the sum, the (unweighted) total the backward pass optimises, with one sync at this cadence.
-        losses = [m.aux_loss for m in self._layers.values() if getattr(m, 'aux_loss', None) is not None]
-        if losses:
-            runner.message_hub.update_scalar('train/loss_moe_aux', float(torch.stack(losses).sum()))
 
     # -- resume --------------------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:

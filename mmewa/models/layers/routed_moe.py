@@ -61,10 +61,11 @@ def check_routing(num_experts: int, top_k: int = 2, capacity_factor: float | Non
 class AddAuxiliaryLoss(torch.autograd.Function):
     """Identity on ``x`` whose backward also sends ``weight * d(aux_loss)`` into the graph.
 
-    This adds ``weight * aux_loss`` to whatever objective is backpropagated through ``x``, so the
-    load-balancing loss is optimised without touching mmseg/mmdet loss code and without global state.
-    Caveats: the injected gradient is not multiplied by an AMP loss scale (fp16 ``GradScaler``: the
-    effective weight is ``aux_weight / scale``; bf16 is unaffected) nor divided by gradient accumulation.
+    The fallback when no :class:`~mmewa.engine.MoEAuxLossHook` puts the aux loss into the loss dict: it adds
+    ``weight * aux_loss`` to whatever objective is backpropagated through ``x``, so a routed MoE used in a
+    plain config still balances its experts. Caveats (why the hook is the recommended path): the injected
+    gradient is not multiplied by an AMP loss scale (fp16 ``GradScaler``: the effective weight is
+    ``aux_weight / scale``; bf16 is unaffected), nor divided by gradient accumulation, nor logged.
     """
 
     @staticmethod
@@ -137,8 +138,10 @@ class RoutedMoEFFN(ExpertFFN):
             each expert takes ``ceil(capacity_factor * k * N / E)`` tokens in training, overflow is dropped
             (the token then keeps only its identity path); eval is always dropless.
         noise_std: std of Gaussian noise added to the router logits in training (V-MoE), default 0.
-        aux_weight: weight of the load-balancing loss, injected into the backward pass
-            (:class:`AddAuxiliaryLoss`); 0 disables it.
+        aux_weight: weight of the load-balancing loss; 0 disables it. With ``MoEAuxLossHook`` in the
+            config (``collect_aux_loss=True``) the weighted loss of each forward waits in
+            ``pending_aux_loss`` and the hook adds it to the loss dict; otherwise its gradient is injected
+            into the backward pass (:class:`AddAuxiliaryLoss`).
         renormalize: divide the top-k gates by their sum. ``None`` (default) = ``top_k > 1``: top-2 gates
             sum to 1 as in GShard, so an upcycled layer (identical experts) is the original FFN; top-1
             keeps the raw probability (Switch) so the task loss trains the router (``True`` would make
@@ -200,6 +203,8 @@ class RoutedMoEFFN(ExpertFFN):
         self.reset_router()
         self.aux_loss: torch.Tensor | None = None
         self.num_dropped: torch.Tensor | None = None
+        self.collect_aux_loss = False
+        self.pending_aux_loss: torch.Tensor | None = None
 
     @torch.no_grad()
     def reset_router(self, std: float = 0.02) -> None:
@@ -238,9 +243,12 @@ class RoutedMoEFFN(ExpertFFN):
         routing = self.route(flat, self._noise(N, flat.device))
         aux = load_balancing_loss(routing.probs, routing.experts[:, 0])
         gates = routing.gates
-        if self.training and self.aux_weight > 0 and torch.is_grad_enabled():
-            # Injected on the gates (internal to this layer, so callers may modify our output in place).
-            gates = AddAuxiliaryLoss.apply(gates, aux, self.aux_weight)
+        if self.training and self.aux_weight > 0:
+            if self.collect_aux_loss:
+                self.pending_aux_loss = self.aux_weight * aux  # MoEAuxLossHook moves it to the loss dict
+            elif torch.is_grad_enabled():
+                # Injected on the gates (internal to this layer, so callers may modify our output in place).
+                gates = AddAuxiliaryLoss.apply(gates, aux, self.aux_weight)
         capacity = self.capacity(N)
         slots = assign_slots(routing.experts, E, capacity)
         token = torch.arange(N, device=flat.device).repeat(k)
