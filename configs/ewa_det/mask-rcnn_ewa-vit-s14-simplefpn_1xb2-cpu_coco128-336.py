@@ -1,5 +1,5 @@
-# EWA twin of mask-rcnn_vit-s14-simplefpn_1xb2-cpu_coco128-448.py: 4 experts in every other ViT block.
-_base_ = ['./mask-rcnn_vit-s14-simplefpn_1xb2-cpu_coco128-448.py']
+# EWA twin of mask-rcnn_vit-s14-simplefpn_1xb2-cpu_coco128-336.py: 4 experts in every other ViT block.
+_base_ = ['./mask-rcnn_vit-s14-simplefpn_1xb2-cpu_coco128-336.py']
 custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)
 model = dict(backbone=dict(type='EWAVisionTransformer',
                            ewa_cfg=dict(num_experts=4, moe_layers='every_other')))

@@ -1,19 +1,23 @@
 # CPU-sized ViTDet-style Mask R-CNN (pretrained ViT-S/14 + SimpleFPN) on COCO128 (96 train / 32 val
-# images, 448 px long side): the baseline twin of mask-rcnn_ewa-vit-s14-simplefpn_1xb2-cpu_coco128-448.py.
+# images, 336 px long side): the baseline twin of mask-rcnn_ewa-vit-s14-simplefpn_1xb2-cpu_coco128-336.py.
 _base_ = ['../_base_/models/mask-rcnn_vit-s14_simple-fpn.py', '../_base_/datasets/coco128_instance.py',
           'mmdet::_base_/default_runtime.py']
-img_scale = (448, 448)
+img_scale = (336, 336)
+# CPU-sized: 128-channel heads, no stride-3.5 level (at 336 px stride 7 is fine), 256 sampled RoIs
+strides = [7, 14, 28]
 model = dict(
     backbone=dict(img_size=img_scale),
-    neck=dict(out_channels=128),
-    rpn_head=dict(in_channels=128, feat_channels=128),
-    roi_head=dict(bbox_roi_extractor=dict(out_channels=128), mask_roi_extractor=dict(out_channels=128),
+    neck=dict(out_channels=128, scales=(2, 1, 0.5), num_outs=4),
+    rpn_head=dict(in_channels=128, feat_channels=128, anchor_generator=dict(strides=strides + [56])),
+    roi_head=dict(bbox_roi_extractor=dict(out_channels=128, featmap_strides=strides),
+                  mask_roi_extractor=dict(out_channels=128, featmap_strides=strides),
                   bbox_head=dict(in_channels=128, fc_out_channels=512),
-                  mask_head=dict(in_channels=128, conv_out_channels=128)))
+                  mask_head=dict(in_channels=128, conv_out_channels=128)),
+    train_cfg=dict(rcnn=dict(sampler=dict(num=256))))
 train_pipeline = [
     dict(type='LoadImageFromFile', color_type='color'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.25), keep_ratio=True),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.8, 1.2), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
@@ -26,14 +30,14 @@ test_pipeline = [
 train_dataloader = dict(batch_size=2, num_workers=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-max_epochs = 12
+max_epochs = 6
 optim_wrapper = dict(
     type='OptimWrapper', optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05),
     paramwise_cfg=dict(custom_keys=dict(backbone=dict(lr_mult=0.25), pos_embed=dict(decay_mult=0.0),
                                         cls_token=dict(decay_mult=0.0), norm=dict(decay_mult=0.0))))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11], gamma=0.1),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[5], gamma=0.1),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
