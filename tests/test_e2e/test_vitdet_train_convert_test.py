@@ -3,6 +3,7 @@ the Runner, convert_ewa.py, identical detections from the standard twin. Small i
 pretrained weights are not needed to check the mechanics), 2 iterations."""
 from pathlib import Path
 
+import cv2
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -72,3 +73,13 @@ def test_vitdet_ewa_train_convert_and_standard_twin_detections_match(coco128_roo
     assert len(detections['ewa']) > 0
     for key in ('bboxes', 'scores', 'labels', 'masks'):
         assert torch.equal(detections['ewa'][key], detections['std'][key]), key
+
+    picture = tmp_path / 'detections.jpg'
+    visualize_det = load_tool('visualize_det')
+    assert visualize_det.main(['--ann-file', f'{coco128_root}/annotations/instances_val.json',
+                               '--img-dir', f'{coco128_root}/images', '--num-images', '2', '--height', '120',
+                               '--score-thr', '0', '--model', 'collapsed', str(std_cfg), str(out),
+                               '--out', str(picture)]) == 0
+    image = cv2.imread(str(picture))
+    assert image.shape[0] == 2 * 120  # 2 rows of 120 px tiles: ground truth and 1 model, side by side
+    assert image.shape[1] >= 2 * 60 and image.shape[1] % 2 == 0
