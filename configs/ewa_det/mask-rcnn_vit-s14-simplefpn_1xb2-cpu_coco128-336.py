@@ -4,14 +4,12 @@ _base_ = ['../_base_/models/mask-rcnn_vit-s14_simple-fpn.py', '../_base_/dataset
           'mmdet::_base_/default_runtime.py']
 img_scale = (336, 336)
 # CPU-sized: 128-channel heads, 256 sampled RoIs, and no stride-3.5 level (it cost a third of the
-# iteration); anchors of 4x the stride (28-224 px) instead of 8x, since at 336 px many COCO objects are
-# smaller than 56 px
+# iteration at 336 px)
 strides = [7, 14, 28]
 model = dict(
     backbone=dict(img_size=img_scale),
     neck=dict(out_channels=128, scales=(2, 1, 0.5), num_outs=4),
-    rpn_head=dict(in_channels=128, feat_channels=128,
-                  anchor_generator=dict(scales=[4], strides=strides + [56])),
+    rpn_head=dict(in_channels=128, feat_channels=128, anchor_generator=dict(strides=strides + [56])),
     roi_head=dict(bbox_roi_extractor=dict(out_channels=128, featmap_strides=strides),
                   mask_roi_extractor=dict(out_channels=128, featmap_strides=strides),
                   bbox_head=dict(in_channels=128, fc_out_channels=512),
