@@ -81,6 +81,31 @@ def test_ddp_two_ranks_stay_bit_identical_and_match_one_process(camvid_root, tmp
         torch.testing.assert_close(ddp[k], one[k], rtol=1e-4, atol=1e-5, msg=k)
 
 
+
+ROUTED_DDP_CONFIG = """
+_base_ = ['{base}']
+model = dict(backbone=dict(ewa_cfg=dict(_delete_=True, moe_type='routed', num_experts=4,
+                                        moe_layers='every_other', top_k=2, aux_weight=0.01)))
+custom_hooks = [dict(type='MoEAuxLossHook'), dict(type='EWAHook', share_rate=0.3, end=2, spread_interval=0),
+                dict(type='ReplicaSyncHook', interval=1)]
+"""
+
+
+def test_ddp_routed_moe_with_aux_loss_in_the_loss_dict(camvid_root, tmp_path):
+    # Routed MoE + MoEAuxLossHook + Early EWA under DDP with gradient accumulation: the aux loss is part
+    # of each rank's loss (DDP all-reduces its gradient like the task's), so ranks stay bit-identical.
+    base = write_cfg(tmp_path, 'ddp_base', batch=2, data=camvid_root, optim='AdamW',
+                     optim_args='weight_decay=0.01', beta=0.3, mode='others')
+    cfg = tmp_path / 'ddp_routed.py'
+    cfg.write_text(ROUTED_DDP_CONFIG.format(base=base))
+    proc = run(['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir', str(tmp_path / 'ddp_routed')])
+    log = proc.stdout + proc.stderr
+    for it in (1, 2, 3, 4):
+        assert f'all ranks bit-identical at iteration {it}' in log
+    assert log.count('loss_moe_aux: ') >= 4 and 'moe_balance: ' in log
+    state = weights(tmp_path / 'ddp_routed' / 'iter_4.pth')
+    assert 'backbone.layers.1.ffn.router.weight' in state
+
 RESUME_CONFIG = """
 _base_ = ['{root}/configs/demo/seg_ewa_vit_tiny.py']
 train_dataloader = dict(dataset=dict(data_root='{data}'))
