@@ -49,7 +49,8 @@ def attach(model: BaseModel) -> MoEAuxLossHook:
 def test_loss_dict_entry_equals_the_injected_gradient():
     x, t = batch(0)
     injected = RoutedToy()
-    loss, log = injected.parse_losses(injected(x, t))
+    with pytest.warns(UserWarning, match="add dict\\(type='MoEAuxLossHook'\\)"):
+        loss, log = injected.parse_losses(injected(x, t))
     assert 'loss_moe_aux' not in log  # the fallback optimises the aux loss but cannot log it
     loss.backward()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -205,6 +206,7 @@ class RoutedMoEFFN(ExpertFFN):
         self.num_dropped: torch.Tensor | None = None
         self.collect_aux_loss = False
         self.pending_aux_loss: torch.Tensor | None = None
+        self._told_about_hook = False
 
     @torch.no_grad()
     def reset_router(self, std: float = 0.02) -> None:
@@ -249,6 +251,12 @@ class RoutedMoEFFN(ExpertFFN):
             elif torch.is_grad_enabled():
                 # Injected on the gates (internal to this layer, so callers may modify our output in place).
                 gates = AddAuxiliaryLoss.apply(gates, aux, self.aux_weight)
+                if not self._told_about_hook:
+                    self._told_about_hook = True
+                    warnings.warn('RoutedMoEFFN: the load-balancing loss is injected into the backward pass '
+                                  '(not logged, not scaled by fp16 AMP or gradient accumulation); add '
+                                  "dict(type='MoEAuxLossHook') to custom_hooks to put it in the loss dict",
+                                  stacklevel=2)
         capacity = self.capacity(N)
         slots = assign_slots(routing.experts, E, capacity)
         token = torch.arange(N, device=flat.device).repeat(k)
