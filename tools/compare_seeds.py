@@ -108,11 +108,10 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(results: list[dict], args) -> str:
-    metrics = [args.metric] if isinstance(args.metric, str) else args.metric
-    name = getattr(args, 'ewa_name', 'ewa')
+    name = args.ewa_name
     lines = []
-    for m in metrics:
-        lines += metric_table(results, args, m, name) + ['']
+    for m in args.metric:
+        lines += metric_table(results, args, m) + ['']
     sb = [r['baseline_s_per_iter'] for r in results]
     se = [r['ewa_s_per_iter'] for r in results]
     lines += [f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
@@ -121,8 +120,9 @@ def table(results: list[dict], args) -> str:
     return '\n'.join(lines)
 
 
-def metric_table(results: list[dict], args, m: str, name: str) -> list[str]:
-    if getattr(args, 'no_collapse', False):
+def metric_table(results: list[dict], args, m: str) -> list[str]:
+    name = args.ewa_name
+    if args.no_collapse:
         model_col, before_col = f'{name} {m} (as is)', f'{name} (same model)'
     else:
         model_col, before_col = f'{name} collapsed {m} (baseline config)', f'{name} before collapse'

@@ -1,6 +1,4 @@
 """tools/compare_seeds.py: the table it publishes is computed right (mean ± std, per-seed deltas)."""
-import argparse
-
 from tool_utils import load_tool
 
 compare = load_tool('compare_seeds')
@@ -13,7 +11,7 @@ def result(seed, base, ewa, before, sb, se):
 
 
 def test_table_numbers():
-    args = argparse.Namespace(metric='mIoU', splits=['val'])
+    args = compare.parse_args(['baseline.py', 'ewa.py', '--splits', 'val'])
     results = [result(0, 60.0, 61.0, 61.0, 1.0, 1.2), result(1, 62.0, 61.5, 61.5, 1.0, 1.2),
                result(2, 61.0, 62.5, 62.5, 1.0, 1.2)]
     text = compare.table(results, args)
