@@ -131,15 +131,17 @@ class StackedLinear(nn.Module):
 
     def to_dense(self) -> nn.Module:
         """The collapsed ``nn.Linear`` (or pointwise ``nn.Conv2d``), as a new module."""
+        # skip_init: no throw-away random init, so collapsing draws no numbers from the global RNG
         kw = dict(bias=self.bias is not None, device=self.weight.device, dtype=self.weight.dtype)
         if len(self.weight_shape) == 4:
-            dense = nn.Conv2d(self.in_features, self.out_features, 1, **kw)
+            dense = nn.utils.skip_init(nn.Conv2d, self.in_features, self.out_features, 1, **kw)
         else:
-            dense = nn.Linear(self.in_features, self.out_features, **kw)
+            dense = nn.utils.skip_init(nn.Linear, self.in_features, self.out_features, **kw)
         with torch.no_grad():
             dense.weight.copy_(expert_mean(self.weight))
             if self.bias is not None:
                 dense.bias.copy_(expert_mean(self.bias))
+        _copy_requires_grad(self, dense)
         return dense
 
     def extra_repr(self) -> str:
@@ -194,6 +196,7 @@ class StackedLayerNorm(nn.Module):
                 dense.weight.copy_(expert_mean(self.weight))
             if self.bias is not None:
                 dense.bias.copy_(expert_mean(self.bias))
+        _copy_requires_grad(self, dense)
         return dense
 
     def extra_repr(self) -> str:
@@ -201,6 +204,12 @@ class StackedLayerNorm(nn.Module):
 
 
 STACKED_LEAVES = (StackedLinear, StackedLayerNorm)
+
+
+def _copy_requires_grad(src: nn.Module, dst: nn.Module) -> None:
+    """A collapsed leaf is frozen where its experts are (weights and biases by name)."""
+    for name, p in src.named_parameters():
+        getattr(dst, name).requires_grad_(p.requires_grad)
 
 
 def _stack_leaf(m: nn.Module, num_experts: int) -> nn.Module:
