@@ -104,9 +104,24 @@ class ExpertLayer:
         for attr in ('num_experts', 'mlp_family', *self.strategy_attrs):
             dense.__dict__.pop(attr, None)
         dense.__class__ = self.upstream_class()
+        _share_init_info(self, dense)
         return dense.train(self.training)
 
     to_ffn = to_dense
+
+    def apply(self, fn):
+        """``fn`` runs on the dense (collapsed) module, whose result every expert then copies.
+
+        Parent-level initialisers (MMEngine's ``init_cfg=dict(type='TruncNormal', layer='Linear')`` on a
+        classifier, timm-style ``model.apply(init_fn)``) reach the MLP through ``apply``: they then see the
+        upstream ``nn.Linear`` layers, draw the same random numbers in the same order, and the experts stay
+        identical copies, so an EWA model initialises exactly like its standard twin. (A ``fn`` that keeps
+        references to the modules it visits, e.g. to hook them, gets the dense copies.)
+        """
+        dense = self.to_dense()
+        dense.apply(fn)
+        self.load_dense_(dense)
+        return self
 
     @torch.no_grad()
     def load_dense_(self, dense: nn.Module) -> None:
@@ -134,6 +149,20 @@ class ExpertLayer:
                     self.num_experts, *value.shape)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+
+def _share_init_info(src: nn.Module, dense: nn.Module) -> None:
+    """Let MMEngine's ``init_weights`` bookkeeping (one ``_params_init_info`` dict shared by every module
+    of the model being initialised) know the dense copy's parameters, as it knows the upstream model's."""
+    info = getattr(src, '_params_init_info', None)
+    if info is None:
+        return
+    for m in dense.modules():
+        m._params_init_info = info
+    for p in dense.parameters():
+        if p not in info:
+            info[p] = dict(init_info=f'The value is the same before and after calling `init_weights` of '
+                                     f'{type(dense).__name__}', tmp_mean_value=p.data.mean().cpu())
 
 
 @functools.cache
