@@ -95,8 +95,9 @@ def run_seed(args, seed: int, work: Path) -> dict:
             out = work / f'seed{seed}' / f'{stem}_{split}.json'
             if not out.exists():
                 options = [*split_options(split), *args.cfg_options]
-                sh(['tools/test.py', cfg, ckpt, '--work-dir', str(out.with_suffix('')), '--metrics-out', str(out),
-                    *(['--cfg-options', *options] if options else [])], out.with_suffix('.log'))
+                sh(['tools/test.py', cfg, ckpt, '--work-dir', str(out.with_suffix('')),
+                    '--metrics-out', str(out), *(['--cfg-options', *options] if options else [])],
+                   out.with_suffix('.log'))
             res[f'{name}_{split}'] = json.loads(out.read_text())
     return res
 
