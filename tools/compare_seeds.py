@@ -34,7 +34,7 @@ from mmewa.stats import PairedSummary, summarize
 ROOT = Path(__file__).resolve().parents[1]
 
 # tools/test.py's option for its metrics JSON; the only place this tool names it
-TEST_METRICS_FLAG = '--out'
+TEST_METRICS_FLAG = '--metrics-out'
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
 
 

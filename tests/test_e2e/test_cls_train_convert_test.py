@@ -1,4 +1,4 @@
-"""The mmpretrain user path on real CIFAR-100 images: EWA ViT from scratch, convert_ewa.py, standard config."""
+"""The mmpretrain user path on real CIFAR-100 images: EWA ViT from scratch, convert, standard config."""
 from pathlib import Path
 
 import torch
@@ -49,7 +49,8 @@ def test_train_convert_and_standard_config_gives_identical_accuracy(cifar100_roo
     ckpt = tmp_path / 'ewa' / 'iter_4.pth'
     assert ckpt.is_file()
     layers = [m for m in runner.model.modules() if hasattr(m, 'expert_parameters')]
-    assert len(layers) == 2 and all(m.expert_parameters()[0].std(0).max() > 0 for m in layers)  # trained apart
+    assert len(layers) == 2
+    assert all(m.expert_parameters()[0].std(0).max() > 0 for m in layers)  # the experts trained apart
 
     out = tmp_path / 'collapsed.pth'
     configs = []

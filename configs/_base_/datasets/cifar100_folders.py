@@ -1,4 +1,5 @@
-# CIFAR-100 as class folders of PNGs (mmpretrain CustomDataset): train/<NNN_name>/*.png, test/<NNN_name>/*.png.
+# CIFAR-100 as class folders of PNGs (mmpretrain CustomDataset):
+#   train/<NNN_name>/*.png, test/<NNN_name>/*.png.
 # data_root points at ../shared/data/cifar100 on the project's machines (10,000 train = the first 100 images
 # of each class, and the complete 10,000-image test set); override it for your copy:
 #   --cfg-options train_dataloader.dataset.data_root=PATH test_dataloader.dataset.data_root=PATH
