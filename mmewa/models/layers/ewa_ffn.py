@@ -142,6 +142,8 @@ class EWAFFN(ExpertFFN):
             raise ValueError(f'partition must be one of {PARTITIONS}, got {partition!r}')
         self._adopt_ffn(ffn, num_experts)
         self.partition = partition
+        # The RNG of the token partition: None = the global torch RNG; EWAHook sets a per-rank generator.
+        self.partition_generator: torch.Generator | None = None
 
     def to_ffn(self) -> FFN:
         """The collapsed mmcv ``FFN`` (experts averaged), as a new module."""
@@ -164,7 +166,7 @@ class EWAFFN(ExpertFFN):
             groups, tokens = math.prod(x.shape[:-2]), x.shape[-2]
         else:
             groups, tokens = 1, x.numel() // C
-        part = random_partition(tokens, self.num_experts, groups, x.device)
+        part = random_partition(tokens, self.num_experts, groups, x.device, self.partition_generator)
         flat = x.reshape(groups * tokens, C)
         grouped = flat.index_select(0, part.gather_index).view(self.num_experts, -1, C)
         out = self.experts(grouped)

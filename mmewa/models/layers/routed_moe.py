@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import FFN
 from torch import nn
 
-from .ewa_ffn import ExpertFFN, check_num_experts
+from .ewa_ffn import EWAFFN, ExpertFFN, check_num_experts
 
 TOP_K = (1, 2)
 ROUTING_DEFAULTS = MappingProxyType(dict(top_k=2, capacity_factor=None, noise_std=0.0, aux_weight=0.01,
@@ -141,8 +141,8 @@ class RoutedMoEFFN(ExpertFFN):
         noise_std: std of Gaussian noise added to the router logits in training (V-MoE), default 0.
         aux_weight: weight of the load-balancing loss; 0 disables it. With ``MoEAuxLossHook`` in the
             config (``collect_aux_loss=True``) the weighted loss of each forward waits in
-            ``pending_aux_loss`` and the hook adds it to the loss dict; otherwise its gradient is injected
-            into the backward pass (:class:`AddAuxiliaryLoss`).
+            ``pending_aux_loss`` (summed over the forwards of one model call) and the hook adds it to the loss
+            dict; otherwise its gradient is injected into the backward pass (:class:`AddAuxiliaryLoss`).
         renormalize: divide the top-k gates by their sum. ``None`` (default) = ``top_k > 1``: top-2 gates
             sum to 1 as in GShard, so an upcycled layer (identical experts) is the original FFN; top-1
             keeps the raw probability (Switch) so the task loss trains the router (``True`` would make
@@ -205,7 +205,8 @@ class RoutedMoEFFN(ExpertFFN):
         self.aux_loss: torch.Tensor | None = None
         self.num_dropped: torch.Tensor | None = None
         self.collect_aux_loss = False
-        self.pending_aux_loss: torch.Tensor | None = None
+        self.pending_aux_loss: torch.Tensor | None = None  # sum of weighted aux losses not yet collected
+        self.pending_balance: list[torch.Tensor] = []  # their unweighted values, for logging
         self._told_about_hook = False
 
     @torch.no_grad()
@@ -247,7 +248,11 @@ class RoutedMoEFFN(ExpertFFN):
         gates = routing.gates
         if self.training and self.aux_weight > 0:
             if self.collect_aux_loss:
-                self.pending_aux_loss = self.aux_weight * aux  # MoEAuxLossHook moves it to the loss dict
+                # MoEAuxLossHook moves these to the loss dict; a layer run twice in one forward adds both.
+                weighted = self.aux_weight * aux
+                pending = self.pending_aux_loss
+                self.pending_aux_loss = weighted if pending is None else pending + weighted
+                self.pending_balance.append(aux.detach())
             elif torch.is_grad_enabled():
                 # Injected on the gates (internal to this layer, so callers may modify our output in place).
                 gates = AddAuxiliaryLoss.apply(gates, aux, self.aux_weight)
@@ -314,6 +319,10 @@ class RoutedMoEFFN(ExpertFFN):
         top1 = [choices[n][0][0] for n in range(N)]
         aux = E * sum((top1.count(e) / N) * (sum(p[e] for p in probs) / N) for e in range(E))
         return self.around_mlp(mlp.view(*x.shape[:-1], out_dims), x, identity), aux, dropped
+
+    def to_ffn(self) -> FFN:
+        """The experts' mean as an mmcv ``FFN``, router dropped: an approximation of this layer."""
+        return EWAFFN.to_ffn(self)
 
     def extra_repr(self) -> str:
         return (f'num_experts={self.num_experts}, top_k={self.top_k}, '
