@@ -26,8 +26,9 @@ def random_partition(tokens_per_group: int, num_experts: int, num_groups: int = 
                      generator: torch.Generator | None = None) -> Partition:
     """Draw a uniform random partition of each group's tokens into ``num_experts`` near-equal parts.
 
-    Uses the global torch RNG of ``device`` (so ``torch.manual_seed`` and RNG checkpointing make it
-    reproducible) and never synchronises with the host.
+    Draws from ``generator`` (on ``device``; :class:`~mmewa.engine.EWAHook` gives each rank its own,
+    seeded from the run's seed and checkpointed), or from the global torch RNG of ``device`` when it is
+    ``None``. Never synchronises with the host.
     """
     L, E, G = tokens_per_group, num_experts, num_groups
     n = -(-L // E)

@@ -138,8 +138,8 @@ class RoutedMoE(ExpertLayer):
         noise_std: std of Gaussian noise added to the router logits in training (V-MoE), default 0.
         aux_weight: weight of the load-balancing loss; 0 disables it. With ``MoEAuxLossHook`` in the
             config (``collect_aux_loss=True``) the weighted loss of each forward waits in
-            ``pending_aux_loss`` and the hook adds it to the loss dict; otherwise its gradient is injected
-            into the backward pass (:class:`AddAuxiliaryLoss`).
+            ``pending_aux_loss`` (summed over the forwards of one model call) and the hook adds it to the
+            loss dict; otherwise its gradient is injected into the backward pass (:class:`AddAuxiliaryLoss`).
         renormalize: divide the top-k gates by their sum. ``None`` (default) = ``top_k > 1``: top-2 gates
             sum to 1 as in GShard, so an upcycled layer (identical experts) is the original FFN; top-1
             keeps the raw probability (Switch) so the task loss trains the router (``True`` would make
@@ -156,7 +156,8 @@ class RoutedMoE(ExpertLayer):
 
     class_prefix = 'RoutedMoE'
     strategy_attrs = ('router', 'top_k', 'capacity_factor', 'noise_std', 'aux_weight', 'renormalize',
-                      'aux_loss', 'num_dropped', 'collect_aux_loss', 'pending_aux_loss', '_told_about_hook')
+                      'aux_loss', 'num_dropped', 'collect_aux_loss', 'pending_aux_loss', 'pending_balance',
+                      '_told_about_hook')
     known_classes: dict[type, type] = {}
 
     def _setup_strategy(self, **routing) -> None:
@@ -179,7 +180,8 @@ class RoutedMoE(ExpertLayer):
         self.aux_loss: torch.Tensor | None = None
         self.num_dropped: torch.Tensor | None = None
         self.collect_aux_loss = False
-        self.pending_aux_loss: torch.Tensor | None = None
+        self.pending_aux_loss: torch.Tensor | None = None  # sum of weighted aux losses not yet collected
+        self.pending_balance: list[torch.Tensor] = []  # their unweighted values, for logging
         self._told_about_hook = False
 
     @classmethod
@@ -226,7 +228,11 @@ class RoutedMoE(ExpertLayer):
         gates = routing.gates
         if self.training and self.aux_weight > 0:
             if self.collect_aux_loss:
-                self.pending_aux_loss = self.aux_weight * aux  # MoEAuxLossHook moves it to the loss dict
+                # MoEAuxLossHook moves these to the loss dict; a layer run twice in one forward adds both.
+                weighted = self.aux_weight * aux
+                pending = self.pending_aux_loss
+                self.pending_aux_loss = weighted if pending is None else pending + weighted
+                self.pending_balance.append(aux.detach())
             elif torch.is_grad_enabled():
                 # Injected on the gates (internal to this layer, so callers may modify our output in place).
                 gates = AddAuxiliaryLoss.apply(gates, aux, self.aux_weight)
