@@ -22,7 +22,9 @@ from .models.layers.experts import expert_mean
 EXPERTS = 'experts'
 ROUTER = 'router'
 META_KEY = 'mmewa'  # checkpoint['meta'][META_KEY] = dict(expert_layers=[...], routed_layers=[...])
-LEGACY_EXPERTS = f'{EXPERTS}.layers.'
+# The first MLP child of each family under `experts.` (mmcv FFN / DeiT3FFN / MixFFN, SwiGLU, timm Mlp): a
+# layer without a record qualifies only if it has one of these and a consistent leading expert dim.
+FAMILY_EXPERTS = tuple(f'{EXPERTS}.{name}.' for name in ('layers', 'w12', 'fc1'))
 
 
 class CollapseError(ValueError):
@@ -57,7 +59,7 @@ def recorded_expert_layers(checkpoint: Mapping) -> list[str] | None:
 
 
 def _legacy_expert_layers(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
-    """Layers of checkpoints without a record: ``<p>.experts.layers.*`` only, one leading expert count."""
+    """Unrecorded checkpoints: layers with an MLP family's ``<p>.experts.*`` keys and one expert count."""
     candidates: dict[str, list[str]] = {}
     for key in state_dict:
         parts = key.split('.')
@@ -68,7 +70,7 @@ def _legacy_expert_layers(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     for prefix, keys in candidates.items():
         start = _child(prefix, EXPERTS) + '.'
         mine = [state_dict[k] for k in keys if k.startswith(start)]
-        stacked = all(k.startswith(_child(prefix, LEGACY_EXPERTS)) for k in keys if k.startswith(start))
+        stacked = any(k.startswith(_child(prefix, f)) for f in FAMILY_EXPERTS for k in keys)
         if stacked and all(t.dim() for t in mine) and len({t.shape[0] for t in mine}) == 1:
             layers.append(prefix)
     return layers
