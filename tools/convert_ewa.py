@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from mmewa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint_atomic, state_dict_of
-from mmewa.collapse import CollapseError, collapse_state_dict, expert_layer_prefixes
+from mmewa.collapse import CollapseError, collapse_state_dict, expert_layer_prefixes, recorded_expert_layers
 
 KEPT_META = ('dataset_meta', 'seed', 'experiment_name', 'epoch', 'iter', 'mmengine_version', 'time')
 VERIFY_ATOL = 1e-4
@@ -40,8 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def collapse_checkpoint(ckpt: dict, source: str, approximate: bool = False) -> dict:
     """The deployable checkpoint: collapsed weights and plain metadata, no training state."""
     state_dict = state_dict_of(ckpt)
-    layers = expert_layer_prefixes(state_dict)
-    collapsed = collapse_state_dict(state_dict, approximate=approximate)
+    # The layers the training run recorded (exactly mmewa's); older checkpoints: inferred from the keys.
+    layers = expert_layer_prefixes(state_dict, recorded_expert_layers(ckpt))
+    collapsed = collapse_state_dict(state_dict, layers=layers, approximate=approximate)
     meta = {k: v for k, v in (ckpt.get('meta') or {}).items() if k in KEPT_META}
     meta['ewa_collapsed'] = dict(source=os.path.basename(source), layers=layers,
                                  approximate_routed=approximate)

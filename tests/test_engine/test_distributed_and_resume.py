@@ -145,3 +145,70 @@ def test_resume_after_sigkill_ends_with_the_uninterrupted_weights(camvid_root, t
     ewa_a = load_checkpoint(tmp_path / 'straight' / 'iter_8.pth')['ewa_hook']
     ewa_b = load_checkpoint(killed / 'iter_8.pth')['ewa_hook']
     assert ewa_a['num_updates'] == ewa_b['num_updates'] == 5  # Early EWA window [1, 6)
+
+
+DDP_RESUME_CONFIG = """
+_base_ = ['{root}/configs/demo/seg_ewa_vit_tiny.py']
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=False), dataset=dict(data_root='{data}'))
+model = dict(decode_head=dict(norm_cfg=None))  # drop-path 0.1 and random crops stay: they use the RNGs
+randomness = dict(seed=0, diff_rank_seed=True)  # every rank its own RNG streams
+custom_hooks = [dict(type='EWAHook', share_rate=0.3, begin=1, end=5, spread_interval=0),
+                dict(type='ReplicaSyncHook', interval=1)]
+train_cfg = dict(max_iters=6)
+default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
+"""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first found first), from /proc."""
+    parents = {}
+    for entry in Path('/proc').iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / 'stat').read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(')', 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def test_ddp_resume_after_sigkill_restores_every_ranks_rng(camvid_root, tmp_path):
+    # Under diff_rank_seed each rank has its own global RNG and partition generator: a resume must give
+    # each rank back its own states (not rank 0's), or rank 1's drop-path masks and partitions change.
+    cfg = tmp_path / 'ddp_resume.py'
+    cfg.write_text(DDP_RESUME_CONFIG.format(root=ROOT, data=camvid_root))
+
+    def train_cmd(work_dir, *extra):
+        return ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir', str(work_dir), *extra]
+
+    run(train_cmd(tmp_path / 'straight'))
+    killed = tmp_path / 'killed'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()), PYTHON=sys.executable)
+    proc = subprocess.Popen(train_cmd(killed), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    latest = killed / 'last_checkpoint'  # written once a checkpoint is complete
+    while not latest.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    for pid in [*descendants(proc.pid), proc.pid]:  # both ranks (torchrun gives them their own session)
+        os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, 'the run finished before it could be killed'
+    assert not (killed / 'iter_6.pth').exists()
+
+    resumed = run(train_cmd(killed, '--resume'))
+    log = resumed.stdout + resumed.stderr
+    assert 'Advance dataloader' in log and 'all ranks bit-identical at iteration 6' in log
+    a, b = weights(tmp_path / 'straight' / 'iter_6.pth'), weights(killed / 'iter_6.pth')
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    straight = load_checkpoint(tmp_path / 'straight' / 'iter_6.pth')['ewa_hook']
+    assert straight['num_updates'] == load_checkpoint(killed / 'iter_6.pth')['ewa_hook']['num_updates'] == 4
+    ranks = straight['rank_rng']
+    assert len(ranks) == 2 and not torch.equal(ranks[0]['torch'], ranks[1]['torch'])
+    assert not torch.equal(ranks[0]['partition']['cpu'], ranks[1]['partition']['cpu'])

@@ -3,9 +3,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from runner_utils import ewa_hook, load_cfg, train
+from torch import nn
 
-from mmewa import EWAHook, expert_spread
+from mmewa import EWAFFN, EWAHook, expert_spread
 from mmewa.engine import find_expert_layers
 
 
@@ -79,24 +82,102 @@ def test_bad_hook_arguments(kwargs, match):
         EWAHook(**kwargs)
 
 
-def _fake_runner(scaler, should_update=True):
-    optim_wrapper = SimpleNamespace(loss_scaler=scaler, should_update=lambda: should_update)
-    return SimpleNamespace(optim_wrapper=optim_wrapper)
+class ExpertToy(nn.Module):
+    """An EWA layer (experts that differ) and a separate head, each trainable by its own optimizer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.ffn = EWAFFN(embed_dims=8, feedforward_channels=16, num_experts=4)
+        self.head = nn.Linear(8, 1)
+        with torch.no_grad():
+            for p in self.ffn.expert_parameters():
+                p.add_(torch.randn_like(p))
+
+    def loss(self, scale: float = 1.0) -> torch.Tensor:
+        x = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(1))
+        return self.head(self.ffn(x)).sum() * scale
 
 
-def test_amp_skipped_step_is_detected_with_a_real_grad_scaler():
-    """GradScaler (CPU) finds inf, skips optimizer.step() and lowers its scale: EWA must skip too."""
-    param = torch.nn.Parameter(torch.ones(3))
-    optimizer = torch.optim.SGD([param], lr=0.1)
+def attach(model: nn.Module, optim_wrapper) -> tuple[EWAHook, SimpleNamespace]:
+    """EWAHook set up as the Runner does (before_run, before_train) on a stand-in runner."""
+    hook = EWAHook(share_rate=0.5, spread_interval=0)
+    runner = SimpleNamespace(model=model, optim_wrapper=optim_wrapper, seed=0, iter=0, max_iters=100,
+                             hooks=[], logger=MMLogger.get_current_instance(),
+                             message_hub=MessageHub.get_instance('ewa_hook_test'))
+    hook.before_run(runner)
+    hook.before_train(runner)
+    return hook, runner
+
+
+def run_iters(hook, runner, model, steps) -> list[bool]:
+    """Per iteration: call ``step(model)`` between the hook's before/after_train_iter; did EWA fire?"""
+    fired = []
+    for i, step in enumerate(steps):
+        runner.iter = i
+        before = [p.detach().clone() for p in model.ffn.expert_parameters()]
+        updates = hook.num_updates
+        hook.before_train_iter(runner, i)
+        step(model)
+        hook.after_train_iter(runner, i)
+        fired.append(hook.num_updates > updates)
+        moved = any(not torch.equal(a, b) for a, b in zip(before, model.ffn.expert_parameters()))
+        assert hook.num_updates == updates + fired[-1]
+        assert moved == fired[-1]  # the experts change exactly when their optimizer really stepped
+    return fired
+
+
+@pytest.mark.parametrize('fused', [False, True])
+def test_amp_skipped_steps_are_not_averaged_with_a_real_grad_scaler(fused):
+    """GradScaler('cpu') finds inf and skips the step: no EWA. Plain optimizers are not stepped at all;
+    fused AdamW is stepped and skips by itself, told by the scaler's public ``found_inf``."""
+    model = ExpertToy()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True) if fused else \
+        torch.optim.SGD(model.parameters(), lr=0.1)
     scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 8)
-    hook = EWAHook()
-    runner = _fake_runner(scaler)
-    for grad, expected in ((torch.ones(3), True), (torch.tensor([1.0, float('inf'), 1.0]), False),
-                           (torch.ones(3), True)):
-        hook.before_train_iter(runner, 0)
-        scaler.scale((param * grad).sum()).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad()
-        assert hook._step_happened(runner) is expected
-    assert hook._step_happened(_fake_runner(None, should_update=False)) is False
+    hook, runner = attach(model, OptimWrapper(optimizer))
+
+    def amp_step(bad: bool):
+        def step(m):
+            scaler.scale(m.loss(float('inf') if bad else 1.0)).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad()
+        return step
+
+    fired = run_iters(hook, runner, model, [amp_step(False), amp_step(True), amp_step(False)])
+    assert fired == [True, False, True]
+    assert scaler.get_scale() == 2.0 ** 7  # the scaler did see the inf and backed off once
+
+
+def test_gradient_accumulation_averages_once_per_real_step():
+    model = ExpertToy()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)
+    wrapper.initialize_count_status(model, 0, 6)
+    hook, runner = attach(model, wrapper)
+    fired = run_iters(hook, runner, model, [lambda m: wrapper.update_params(m.loss())] * 6)
+    assert fired == [False, True, False, True, False, True]
+
+
+def test_optim_wrapper_dict_averages_when_the_experts_optimizer_stepped():
+    model = ExpertToy()
+    experts = OptimWrapper(torch.optim.SGD(model.ffn.parameters(), lr=0.1))
+    head = OptimWrapper(torch.optim.SGD(model.head.parameters(), lr=0.1))
+    hook, runner = attach(model, OptimWrapperDict(experts=experts, head=head))
+
+    def step(*wrappers):
+        def run(m):
+            m.loss().backward()
+            for w in wrappers:
+                w.step()
+                w.zero_grad()
+        return run
+
+    fired = run_iters(hook, runner, model, [step(head), step(experts), step(experts, head), step()])
+    assert fired == [False, True, True, False]
+    assert hook.num_updates == 2  # both optimizers in one iteration: EWA once
+    hook.after_train(runner)  # the step hooks are gone: a later step outside training is not averaged
+    hook.before_train_iter(runner, 4)
+    step(experts)(model)
+    hook.after_train_iter(runner, 4)
+    assert hook.num_updates == 2

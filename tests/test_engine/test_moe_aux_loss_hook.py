@@ -10,6 +10,7 @@ from mmengine.optim import OptimWrapper
 from torch.utils.checkpoint import checkpoint
 
 from mmewa import MoEAuxLossHook, RoutedMoEFFN
+from mmewa.models.layers import load_balancing_loss
 
 AUX_WEIGHT = 0.5  # large, so the aux gradient is not lost next to the task gradient
 
@@ -163,3 +164,44 @@ def test_bad_options_and_models_without_routed_layers():
     plain = torch.nn.Sequential(FFN(embed_dims=16, feedforward_channels=32))
     with pytest.raises(ValueError, match="moe_type='routed'"):
         MoEAuxLossHook().before_train(SimpleNamespace(model=plain))
+
+
+class TwoCropToy(RoutedToy):
+    """Runs the routed FFN once per crop inside one loss forward (multi-crop / teacher-student style);
+    ``use_ffn=False`` computes a loss without routing anything."""
+
+    def forward(self, inputs, data_samples=None, mode='loss', use_ffn=True):
+        if mode != 'loss':
+            return [self.ffn(inputs)]
+        if not use_ffn:
+            return {'loss_task': (inputs - data_samples).pow(2).mean()}
+        crops = [self.ffn(inputs[:, :12]), self.ffn(inputs[:, 12:])]
+        return {'loss_task': sum((y - data_samples[:, :12]).pow(2).mean() for y in crops)}
+
+
+def test_every_routed_forward_of_one_loss_call_counts():
+    model = TwoCropToy()
+    attach(model)
+    x, t = batch(7)
+    losses = model(x, t)
+    with torch.no_grad():  # the two crops' aux losses, routed separately by the same layer
+        auxes = []
+        for crop in (x[:, :12], x[:, 12:]):
+            routing = model.ffn.route(crop.reshape(-1, 16))
+            auxes.append(load_balancing_loss(routing.probs, routing.experts[:, 0]))
+    torch.testing.assert_close(losses['loss_moe_aux'].detach(), AUX_WEIGHT * (auxes[0] + auxes[1]),
+                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(losses['moe_balance'], (auxes[0] + auxes[1]) / 2, rtol=1e-6, atol=0)
+    assert not torch.allclose(auxes[0], auxes[1])  # the crops really route differently
+
+
+def test_a_train_mode_forward_outside_loss_mode_does_not_leak_into_the_next_loss():
+    model = TwoCropToy()
+    attach(model)
+    x, t = batch(8)
+    assert isinstance(model(x, mode='tensor'), list)  # training mode: routes, and its aux loss waits
+    assert set(model(x, t, use_ffn=False)) == {'loss_task'}  # this loss call routed nothing
+    losses = model(x, t)
+    second = TwoCropToy()
+    attach(second)
+    torch.testing.assert_close(losses['loss_moe_aux'], second(x, t)['loss_moe_aux'], rtol=0, atol=0)

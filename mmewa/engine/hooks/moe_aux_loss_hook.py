@@ -8,6 +8,8 @@ from mmengine.registry import HOOKS
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ...collapse import META_KEY, expert_layer_record
+
 
 def find_routed_layers(model: nn.Module) -> dict[str, nn.Module]:
     """Modules that follow the routed-MoE protocol (a ``collect_aux_loss`` switch), by name."""
@@ -20,10 +22,13 @@ class MoEAuxLossHook(Hook):
 
     While training, a forward hook on the (unwrapped) model appends ``loss_name`` to the dict that
     ``model(..., mode='loss')`` returns, so MMEngine's ``parse_losses`` sums it into the objective and logs
-    it like any other loss. Being an ordinary loss term, it is multiplied by the AMP loss scale, divided by
-    the gradient-accumulation count and seen by DDP like the task losses. ``log_name`` (not a loss: it
-    contains no ``'loss'``) logs the unweighted mean over layers, 1 when balanced and ``E`` when one expert
-    takes everything.
+    it like any other loss. It holds every routed forward of that model call (a backbone run twice, as in
+    multi-crop or teacher-student training, contributes twice); a forward pre-hook drops what an earlier
+    call left behind (e.g. a train-mode ``mode='tensor'`` forward), so nothing leaks into the next loss.
+    Being an ordinary loss term, it is multiplied by the AMP loss scale, divided by the gradient-accumulation
+    count and seen by DDP like the task losses. ``log_name`` (not a loss: it contains no ``'loss'``) logs
+    the unweighted mean over layers (and forwards), 1 when balanced and ``E`` when one expert takes
+    everything. Checkpoints record the routed layers in ``meta['mmewa']`` (see :mod:`mmewa.collapse`).
 
     Without this hook a :class:`RoutedMoEFFN` still optimises its aux loss, by injecting its gradient
     into the backward pass; that fallback is neither logged nor scaled by fp16 AMP or accumulation.
@@ -44,7 +49,7 @@ class MoEAuxLossHook(Hook):
                              f"'loss', got {log_name!r}")
         self.loss_name, self.log_name = loss_name, log_name
         self._layers: dict[str, nn.Module] = {}
-        self._handle: RemovableHandle | None = None
+        self._handles: list[RemovableHandle] = []
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -54,22 +59,34 @@ class MoEAuxLossHook(Hook):
                              "ewa_cfg=dict(moe_type='routed', ...) in the backbone or remove the hook")
         for layer in self._layers.values():
             layer.collect_aux_loss = True
-        self._handle = model.register_forward_hook(self._add_to_loss_dict)
+        self._handles = [model.register_forward_pre_hook(self._drop_pending),
+                         model.register_forward_hook(self._add_to_loss_dict)]
 
     def after_train(self, runner) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._drop_pending()
         for layer in self._layers.values():
             layer.collect_aux_loss = False
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        checkpoint.setdefault('meta', {})[META_KEY] = expert_layer_record(model)
+
+    def _drop_pending(self, *_) -> None:
+        """Forget aux losses of earlier model calls: only this call's routing belongs in its loss dict."""
+        for layer in self._layers.values():
             layer.pending_aux_loss = None
+            layer.pending_balance = []
 
     def _add_to_loss_dict(self, module: nn.Module, args, output):
         if not (module.training and isinstance(output, dict)):
             return output  # predictions, or a loss dict computed in eval mode: nothing was routed for it
         weighted, raw = [], []
         for name, layer in self._layers.items():
-            pending, layer.pending_aux_loss = layer.pending_aux_loss, None
+            pending, balance = layer.pending_aux_loss, layer.pending_balance
+            layer.pending_aux_loss, layer.pending_balance = None, []
             if pending is None:
                 continue  # the layer did not run in this forward (or has aux_weight 0)
             if torch.is_grad_enabled() and not pending.requires_grad and layer.router.weight.requires_grad:
@@ -79,7 +96,7 @@ class MoEAuxLossHook(Hook):
                     'join the loss dict; set with_cp=False, or remove MoEAuxLossHook (the aux loss is then '
                     'injected into the backward pass instead)')
             weighted.append(pending)
-            raw.append(layer.aux_loss)
+            raw.extend(balance)
         if weighted:
             output[self.loss_name] = torch.stack(weighted).sum()
             if self.log_name is not None:

@@ -22,18 +22,20 @@ class Partition(NamedTuple):
 
 
 def random_partition(tokens_per_group: int, num_experts: int, num_groups: int = 1,
-                     device: torch.device | str | None = None) -> Partition:
+                     device: torch.device | str | None = None,
+                     generator: torch.Generator | None = None) -> Partition:
     """Draw a uniform random partition of each group's tokens into ``num_experts`` near-equal parts.
 
-    Uses the global torch RNG of ``device`` (so ``torch.manual_seed`` and RNG checkpointing make it
-    reproducible) and never synchronises with the host.
+    Draws from ``generator`` (on ``device``; :class:`~mmewa.engine.EWAHook` gives each rank its own,
+    seeded from the run's seed and checkpointed), or from the global torch RNG of ``device`` when it is
+    ``None``. Never synchronises with the host.
     """
     L, E, G = tokens_per_group, num_experts, num_groups
     n = -(-L // E)
     if G == 1:
-        perm = torch.randperm(L, device=device).unsqueeze(0)
+        perm = torch.randperm(L, device=device, generator=generator).unsqueeze(0)
     else:
-        perm = torch.rand(G, L, device=device).argsort(dim=1)
+        perm = torch.rand(G, L, device=device, generator=generator).argsort(dim=1)
     # Position p of a group's permuted order goes to expert p % E, as that expert's (p // E)-th token:
     # round-robin dealing makes group sizes differ by at most one.
     pos = torch.arange(L, device=device)
