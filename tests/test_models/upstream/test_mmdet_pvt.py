@@ -22,8 +22,8 @@ def test_bad_arguments_fail_like_upstream():
 def test_forward_matches_upstream(options):
     shapes = check_forward(PyramidVisionTransformer, EWAPyramidVisionTransformer,
                            [(64, 64), (63, 63), (112, 137)], **dict(TINY, **options))
-    assert shapes[0] == [(2, 16, 16, 16), (2, 32, 8, 8), (2, 80, 4, 4), (2, 128, 2, 2)]
-    assert shapes[1] == [(2, 16, 15, 15), (2, 32, 7, 7), (2, 80, 3, 3), (2, 128, 1, 1)]
+    assert shapes[0] == [(2, 16, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4), (2, 32, 2, 2)]
+    assert shapes[1] == [(2, 16, 15, 15), (2, 16, 7, 7), (2, 32, 3, 3), (2, 32, 1, 1)]
 
 
 def test_pvt_v2_is_refused():

@@ -4,8 +4,14 @@ differentially on a tiny BEiT (upstream: BEiT-B at 224 px)."""
 import pytest
 import torch
 from mmseg.models.backbones import BEiT
-from upstream_twin_utils import (build_pair, check_forward, check_init_matrix, check_same_errors,
-                                 check_train_modes, outcome)
+from upstream_twin_utils import (
+    build_pair,
+    check_forward,
+    check_init_matrix,
+    check_same_errors,
+    check_train_modes,
+    outcome,
+)
 
 from mmewa.models.backbones.mmseg_twins import EWABEiT
 

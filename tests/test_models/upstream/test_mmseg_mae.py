@@ -6,8 +6,14 @@ import copy
 import pytest
 import torch
 from mmseg.models.backbones import MAE
-from upstream_twin_utils import (build_pair, check_forward, check_init_matrix, check_same_errors,
-                                 check_train_modes, outcome)
+from upstream_twin_utils import (
+    build_pair,
+    check_forward,
+    check_init_matrix,
+    check_same_errors,
+    check_train_modes,
+    outcome,
+)
 
 from mmewa.models.backbones.mmseg_twins import EWAMAE
 

@@ -4,8 +4,15 @@ differentially on a tiny ViT (upstream: ViT-B at 224 px)."""
 import pytest
 import torch
 from mmseg.models.backbones import VisionTransformer
-from upstream_twin_utils import (build_pair, check_forward, check_init_matrix, check_requires_grad,
-                                 check_same_errors, check_train_modes, outcome)
+from upstream_twin_utils import (
+    build_pair,
+    check_forward,
+    check_init_matrix,
+    check_requires_grad,
+    check_same_errors,
+    check_train_modes,
+    outcome,
+)
 
 from mmewa.models.backbones.mmseg_twins import EWAVisionTransformer
 
