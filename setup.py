@@ -17,14 +17,15 @@ exec((ROOT / 'mmewa' / 'version.py').read_text(), version)
 setup(
     name='mmewa',
     version=version['__version__'],
-    description='Experts Weights Averaging (EWA) for ViT backbones in mmsegmentation and mmdetection',
+    description='Experts Weights Averaging (EWA) for transformer backbones in mmseg, mmdet and mmpretrain',
     long_description=(ROOT / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(include=['mmewa', 'mmewa.*']),
     python_requires='>=3.9',
     install_requires=['torch>=2.0', 'mmcv>=2.0.0,<2.2.0'] + read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt'), 'onnx': ['onnx', 'onnxruntime']},
+    extras_require={'tests': read_requirements('tests.txt'), 'onnx': ['onnx', 'onnxruntime'],
+                    'mmpretrain': ['mmpretrain==1.2.0']},
     classifiers=[
         'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',

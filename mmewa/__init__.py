@@ -1,18 +1,22 @@
-"""mmewa: Experts Weights Averaging (arXiv 2308.06093) for OpenMMLab dense prediction.
+"""mmewa: Experts Weights Averaging (arXiv 2308.06093) for OpenMMLab segmentation, detection, classification.
 
-Importing ``mmewa`` registers ``EWAVisionTransformer`` / ``EWASwinTransformer`` (MODELS), ``EWAHook`` and
-``MoEAuxLossHook`` (HOOKS) in MMEngine's root registries, which mmseg and mmdet configs both resolve, so a
-config only needs ``custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)``.
+Importing ``mmewa`` registers the ``EWA<Backbone>`` twins in the registry scope of each installed library
+(mmseg, mmdet, mmpretrain) and ``EWAHook`` / ``MoEAuxLossHook`` in MMEngine's root HOOKS registry (which
+every library's configs resolve), so a config only needs
+``custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)``.
 """
 from .averaging import ewa_, ewa_coefficient, ewa_reference_, expert_spread
 from .checkpoint import allow_mmengine_checkpoints
 from .collapse import CollapseError, collapse_model, collapse_state_dict
 from .engine import EWAHook, MoEAuxLossHook
-from .models import EWAFFN, EWASwinTransformer, EWAVisionTransformer, RoutedMoEFFN
+from .models import EWAFFN, EWAMoE, RoutedMoE, RoutedMoEFFN, ewa_twin, upcycle
+from .models import backbones as _backbones
+from .models.backbones import *  # noqa: F401,F403 (EWAVisionTransformer, ... of the installed libraries)
 from .version import __version__
 
 allow_mmengine_checkpoints()
 
-__all__ = ['__version__', 'EWAFFN', 'RoutedMoEFFN', 'EWAVisionTransformer', 'EWASwinTransformer', 'EWAHook',
+__all__ = ['__version__', 'EWAFFN', 'EWAMoE', 'RoutedMoE', 'RoutedMoEFFN', 'ewa_twin', 'upcycle', 'EWAHook',
            'MoEAuxLossHook', 'ewa_', 'ewa_reference_', 'ewa_coefficient', 'expert_spread',
-           'collapse_state_dict', 'collapse_model', 'CollapseError']
+           'collapse_state_dict', 'collapse_model', 'CollapseError',
+           *(n for n in _backbones.__all__ if n.startswith('EWA'))]

@@ -1,58 +1,129 @@
-"""Checkpoint I/O without unpickling arbitrary objects, and atomic writes."""
+"""Checkpoint I/O without unpickling arbitrary objects, and atomic writes.
+
+MMEngine 0.10 calls ``torch.load`` without ``weights_only``; on torch >= 2.6 that is a weights-only load,
+which rejects MMEngine's own training checkpoints (its message hub pickles numpy arrays and
+``HistoryBuffer`` objects), so ``--resume`` and ``load_from`` fail. Rather than widening torch's allow-list
+for the whole process, the few types those checkpoints need are allowed only while a checkpoint is being
+read: by :func:`load_checkpoint` and by MMEngine's local-file checkpoint loader (which the Runner's
+``resume`` / ``load_from`` and ``init_cfg=dict(type='Pretrained')`` go through).
+"""
 from __future__ import annotations
 
 import os
 import pickle
 import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+# HistoryBuffer pickles its statistics methods; with torch's pickle protocol 2, a method is written as
+# ``getattr(HistoryBuffer, name)``. These are the only attribute look-ups a checkpoint may do.
+HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'current', 'mean'})
+
+# The weights-only unpickler's own refusals (as opposed to a malformed pickle stream).
+_REFUSALS = ('Unsupported global', 'Trying to call reduce', 'Can only create new object', 'Can only build',
+             'is blocked', 'Can only append', 'refusing getattr')
+
+# A legacy (pre-zip) torch.save file starts with its magic number pickled with protocol 2.
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, or needs unsafe unpickling."""
 
 
-def mmengine_checkpoint_globals() -> list:
-    """The non-tensor types MMEngine pickles into its training checkpoints.
+def history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling: it only returns HistoryBuffer's statistics.
 
-    The message hub stores ``HistoryBuffer`` objects (numpy arrays and bound statistic methods, which
-    pickle as ``getattr(buffer, 'mean')``). The weights-only unpickler still refuses to *call* anything
-    outside its allow-list, so allowing these keeps loading free of arbitrary code execution.
+    The unpickler cannot call what this returns (the methods are not on the allow-list), and no other
+    object's attributes can be reached, so no getattr chain leads to ``builtins`` or ``os``.
     """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(f'refusing getattr({obj!r}, {name!r}): only HistoryBuffer statistics '
+                                 f'methods ({", ".join(sorted(HISTORY_BUFFER_METHODS))}) may be looked up')
+
+
+def mmengine_checkpoint_globals() -> list:
+    """The non-tensor globals MMEngine pickles into its training checkpoints (message hub state)."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
     multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
     dtype_classes = [type(np.dtype(t)) for t in ('float16', 'float32', 'float64', 'int32', 'int64',
                                                    'uint8', 'bool')]
-    return [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, getattr,
-            *dtype_classes]
+    return [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+            (history_buffer_getattr, 'builtins.getattr'), *dtype_classes]
+
+
+@contextmanager
+def mmengine_globals_allowed() -> Iterator[None]:
+    """Allow :func:`mmengine_checkpoint_globals` for weights-only loads inside the block only.
+
+    ``torch.serialization.safe_globals`` would also drop globals that were registered before it on exit,
+    so the previous allow-list is restored exactly instead.
+    """
+    before = torch.serialization.get_safe_globals()
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    try:
+        yield
+    finally:
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(before)
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    """MMEngine's local-file loader, with MMEngine's checkpoint types allowed while it reads."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    with mmengine_globals_allowed():
+        return mmengine_checkpoint.load_from_local(filename, map_location)
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Let ``torch.load(weights_only=True)`` (torch >= 2.6's default) read MMEngine checkpoints.
+    """Let the Runner (``resume``, ``load_from``) and ``Pretrained`` init read MMEngine checkpoints.
 
-    MMEngine 0.10 calls ``torch.load`` without ``weights_only``; on torch >= 2.6 that is a weights-only
-    load, which rejects its own training checkpoints, so ``--resume`` and ``load_from`` fail. Importing
-    ``mmewa`` adds exactly the types above to torch's allow-list instead of falling back to full pickle.
+    Replaces the loader of MMEngine's ``CheckpointLoader`` for local paths (prefix ``''``) by one that
+    allows MMEngine's checkpoint types during that load only; torch's process-wide allow-list is unchanged.
     """
-    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    from mmengine.runner import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+
+
+def _check_container(path: Path) -> None:
+    """Refuse, before unpickling, what torch.save cannot have written (a zip or a legacy pickle)."""
+    if path.is_dir():
+        raise CheckpointError(f'{path} is a directory; give the checkpoint file inside it (e.g. iter_N.pth)')
+    if not path.exists():
+        raise CheckpointError(f'checkpoint not found: {path}')
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            if any(name.endswith('data.pkl') for name in zf.namelist()):
+                return
+    else:
+        with open(path, 'rb') as f:
+            if f.read(len(_LEGACY_MAGIC)) == _LEGACY_MAGIC:
+                return
+    raise CheckpointError(f'{path} is not a PyTorch checkpoint (not written by torch.save)')
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (plus MMEngine's plain-data types); never full pickle."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f'checkpoint not found: {path}')
+    _check_container(path)
     try:
-        allow_mmengine_checkpoints()  # idempotent; a context manager would drop them again on exit
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with mmengine_globals_allowed():
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f'{path}: refusing to unpickle objects that are not plain weights ({e}); '
-                              'load it once in a trusted session and re-save its state_dict') from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f'{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})') from e
+        if any(refusal in str(e) for refusal in _REFUSALS):
+            raise CheckpointError(f'{path}: refusing to unpickle objects that are not plain weights ({e}); '
+                                  'load it once in a trusted session and re-save its state_dict') from e
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint (corrupt pickle: {e})') from e
+    except Exception as e:  # noqa: BLE001  (a corrupt file fails anywhere in torch.load)
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint ({type(e).__name__}: {e})') from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
     return ckpt

@@ -7,7 +7,7 @@ so the result has exactly the keys of the standard (upstream) model.
 Which layers are mmewa's is recorded in the training checkpoint (``meta['mmewa']``, written by
 :class:`~mmewa.engine.EWAHook` and :class:`~mmewa.engine.MoEAuxLossHook`), so an unrelated module that
 happens to be called ``experts`` (an MoE head) is left alone. Checkpoints without the record fall back to
-the structure mmewa's layers have always had: ``<layer>.experts.layers.*`` with one expert count.
+the structure of mmewa's stacked experts (named children, ``[E, ...]`` tensors with one ``E``).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from .models.layers.experts import expert_mean
 EXPERTS = 'experts'
 ROUTER = 'router'
 META_KEY = 'mmewa'  # checkpoint['meta'][META_KEY] = dict(expert_layers=[...], routed_layers=[...])
-LEGACY_EXPERTS = f'{EXPERTS}.layers.'
 
 
 class CollapseError(ValueError):
@@ -56,22 +55,24 @@ def recorded_expert_layers(checkpoint: Mapping) -> list[str] | None:
     return None if layers is None else list(layers)
 
 
+def _looks_stacked(rest: list[str], tensors: list[torch.Tensor]) -> bool:
+    """``<p>.experts.*`` as mmewa stacks an MLP: named children (not a ModuleList's ``0``, ``1``, ...) holding
+    ``[E, ...]`` tensors of at least 2 dims (a stacked bias is ``[E, out]``) with one expert count ``E``."""
+    return (all(len(r.split('.')) >= 2 and not r.split('.')[0].isdigit() for r in rest)
+            and all(t.dim() >= 2 for t in tensors) and len({t.shape[0] for t in tensors}) == 1)
+
+
 def _legacy_expert_layers(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
-    """Layers of checkpoints without a record: ``<p>.experts.layers.*`` only, one leading expert count."""
-    candidates: dict[str, list[str]] = {}
-    for key in state_dict:
+    """Layers of checkpoints without a record, recognised by the structure of their expert keys."""
+    found: dict[str, tuple[list[str], list[torch.Tensor]]] = {}
+    for key, value in state_dict.items():
         parts = key.split('.')
         if EXPERTS in parts[:-1]:
             i = parts.index(EXPERTS)
-            candidates.setdefault('.'.join(parts[:i]), []).append(key)
-    layers = []
-    for prefix, keys in candidates.items():
-        start = _child(prefix, EXPERTS) + '.'
-        mine = [state_dict[k] for k in keys if k.startswith(start)]
-        stacked = all(k.startswith(_child(prefix, LEGACY_EXPERTS)) for k in keys if k.startswith(start))
-        if stacked and all(t.dim() for t in mine) and len({t.shape[0] for t in mine}) == 1:
-            layers.append(prefix)
-    return layers
+            rest, tensors = found.setdefault('.'.join(parts[:i]), ([], []))
+            rest.append('.'.join(parts[i + 1:]))
+            tensors.append(value)
+    return [prefix for prefix, (rest, tensors) in found.items() if _looks_stacked(rest, tensors)]
 
 
 def expert_layer_prefixes(state_dict: Mapping[str, torch.Tensor],
@@ -150,8 +151,8 @@ def collapse_model(model: nn.Module, *, approximate: bool = False) -> nn.Module:
                             'the average of its experts; pass approximate=True to collapse it anyway')
     if '' in layers:
         raise CollapseError('collapse_model replaces expert layers inside a model; to collapse a single '
-                            'layer, call its to_ffn()')
+                            'layer, call its to_dense()')
     for name, layer in layers.items():
         parent_name, _, child_name = name.rpartition('.')
-        setattr(model.get_submodule(parent_name), child_name, layer.to_ffn())
+        setattr(model.get_submodule(parent_name), child_name, layer.to_dense())
     return model

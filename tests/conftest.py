@@ -40,3 +40,8 @@ def repo_root() -> Path:
 def _run_from_repo_root(monkeypatch):
     """Relative paths in configs and tools resolve as for a user in the repository root."""
     monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture(scope='session')
+def cifar100_root() -> Path:
+    return _dataset('cifar100', 'train')

@@ -1,27 +1,41 @@
 #!/usr/bin/env python
 """Baseline vs EWA over several seeds, the way a user would check the claim: train both, collapse the EWA
-checkpoint, test the collapsed model with the *baseline* (standard) config, and tabulate.
+checkpoint, test the collapsed model with the *baseline* (standard) config, and tabulate with statistics.
 
     python tools/compare_seeds.py configs/ewa_vit/upernet_vit-s14_1xb4-cpu_camvid-112x112.py \\
         configs/ewa_vit/upernet_ewa-vit-s14_1xb4-cpu_camvid-112x112.py --seeds 0 1 2 \\
         --work-dir work_dirs/compare_camvid --out benchmarks/seg_camvid_cpu.md
 
-For every seed it runs tools/train.py (both configs), tools/convert_ewa.py, and tools/test.py on the val
-and test splits: the baseline, the collapsed EWA model in the baseline config, and the EWA model before
-collapse (the collapse gap). Finished steps are skipped on a rerun, so an interrupted comparison resumes.
-Results: ``results.json`` in the work dir and a markdown table (mean ± std over seeds).
+For every seed it runs tools/train.py (both configs), tools/convert_ewa.py, and tools/test.py on each
+split: the baseline, the collapsed EWA model in the baseline config, and the EWA model before collapse
+(the collapse gap). Finished steps are skipped on a rerun, so an interrupted comparison resumes, and
+``--from-results`` re-tabulates what a work dir holds (e.g. one copied back from a GPU machine) without
+running anything. Results: ``results.json`` in the work dir, a markdown table (mean ± std over seeds) and
+the paired statistics of the per-seed differences (t-test, bootstrap interval, verdict). With
+``--val-interval`` both models are also validated during training and their learning curves are drawn.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+import math
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from mmewa.stats import PairedSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# tools/test.py's option for its metrics JSON; the only place this tool names it
+TEST_METRICS_FLAG = '--metrics-out'
+BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,17 +45,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--work-dir', default='work_dirs/compare')
     p.add_argument('--splits', nargs='+', default=['val', 'test'],
-                   help="splits to test on: 'default' is the config's own test_dataloader (e.g. COCO128's "
-                        "val json); any other name is an img_dir/<split> folder of an mmseg dataset")
+                   help="splits to test on: 'default' (or 'test') is the config's own test_dataloader (e.g. "
+                        "COCO128's val json, CIFAR's test set); a name given to --split-options gets those "
+                        "options; any other name is an img_dir/<split> folder of an mmseg dataset")
+    p.add_argument('--split-options', nargs='+', action='append', default=[], metavar=('NAME', 'KEY=VALUE'),
+                   help='define a split by the cfg-options that point the test set at it, e.g. '
+                        '--split-options train test_dataloader.dataset.data_prefix=train '
+                        '(repeat for several splits; test_dataloader./test_evaluator. keys are reused for '
+                        'validation during training)')
     p.add_argument('--metric', nargs='+', default=['mIoU'],
-                   help='metric keys to tabulate (e.g. coco/bbox_mAP coco/segm_mAP)')
+                   help='metric keys to tabulate (e.g. coco/bbox_mAP coco/segm_mAP, accuracy/top1)')
     p.add_argument('--out', help='write the markdown table here')
     p.add_argument('--cfg-options', nargs='*', default=[], help='passed to every train/test run')
     p.add_argument('--ewa-name', default='ewa',
                    help='sub-folder name of the EWA runs, to compare several variants with one baseline')
     p.add_argument('--no-collapse', action='store_true',
                    help='test the second model as it is (e.g. a routed MoE, which stays an MoE)')
-    return p.parse_args(argv)
+    p.add_argument('--from-results', action='store_true',
+                   help='run nothing: tabulate the per-seed results already in --work-dir (seeds with '
+                        'missing results are reported and left out)')
+    p.add_argument('--val-interval', type=int,
+                   help='validate during training every N iterations (epochs for an epoch-based config) on '
+                        '--val-split, for learning curves; off by default (training then skips validation)')
+    p.add_argument('--val-split', help='split validated on during training (default: the first of --splits)')
+    p.add_argument('--curves', help='learning-curve PNG (default: <work-dir>/curves.png when validation '
+                                    'logs exist)')
+    args = p.parse_args(argv)
+    for opt in args.split_options:
+        if len(opt) < 2 or any('=' not in kv for kv in opt[1:]):
+            p.error(f'--split-options wants NAME KEY=VALUE [KEY=VALUE ...], got {" ".join(opt)}')
+    args.val_split = args.val_split or args.splits[0]
+    return args
+
+
+def defined_splits(args: argparse.Namespace) -> dict[str, list[str]]:
+    return {opt[0]: opt[1:] for opt in args.split_options}
 
 
 def sh(cmd: list[str], log: Path) -> None:
@@ -52,53 +90,176 @@ def sh(cmd: list[str], log: Path) -> None:
         raise SystemExit(f'compare_seeds: `{" ".join(cmd)}` failed (exit {proc.returncode}); see {log}')
 
 
-def split_options(split: str) -> list[str]:
-    """Point the test dataloader at another split of an img_dir/ann_dir (mmseg) dataset."""
+def split_options(split: str, defined: Optional[dict[str, list[str]]] = None) -> list[str]:
+    """cfg-options pointing the test dataloader at ``split``: as defined, else an mmseg img_dir/ann_dir."""
+    if defined and split in defined:
+        return list(defined[split])
     if split in ('default', 'test'):
         return []
     return [f'test_dataloader.dataset.data_prefix.img_path=img_dir/{split}',
             f'test_dataloader.dataset.data_prefix.seg_map_path=ann_dir/{split}']
 
 
-def seconds_per_iter(work_dir: Path) -> float:
+def val_options(test_options: list[str]) -> list[str]:
+    """The same split for validation during training: test_dataloader/test_evaluator keys -> val_*."""
+    out = []
+    for opt in test_options:
+        for test, val in (('test_dataloader.', 'val_dataloader.'), ('test_evaluator.', 'val_evaluator.')):
+            if opt.startswith(test):
+                opt = val + opt[len(test):]
+        out.append(opt)
+    return out
+
+
+def test_cmd(config: str, ckpt: str, work_dir: Path, metrics_json: Path, options: list[str]) -> list[str]:
+    """tools/test.py writing the metrics JSON (the one call that knows its option name)."""
+    return ['tools/test.py', config, ckpt, '--work-dir', str(work_dir), TEST_METRICS_FLAG, str(metrics_json),
+            *(['--cfg-options', *options] if options else [])]
+
+
+def write_val_config(config: str, path: Path, interval: int, cfg_options: list[str]) -> None:
+    """``config`` validating every ``interval`` train-loop units on (a copy of) its own test set.
+
+    Written as a full config because cfg-options cannot copy test_dataloader into a val_dataloader that a
+    CPU config sets to None; ``cfg_options`` are merged before the copy so that a test_dataloader override
+    (e.g. its data_root) reaches validation too.
+    """
+    from mmengine.config import Config, DictAction
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *cfg_options]).cfg_options)
+    cfg.val_dataloader = copy.deepcopy(cfg.test_dataloader)
+    cfg.val_evaluator = copy.deepcopy(cfg.test_evaluator)
+    cfg.val_cfg = dict(type='ValLoop')
+    cfg.train_cfg.val_interval = interval
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cfg.dump(str(path))
+
+
+def scalars_files(work_dir: Path) -> list[Path]:
+    """MMEngine's per-launch ``<timestamp>/vis_data/scalars.json`` logs, oldest first."""
+    return sorted(work_dir.glob('*/vis_data/scalars.json'))
+
+
+def seconds_per_iter(work_dir: Path) -> Optional[float]:
     """Median logged iteration time (MMEngine's IterTimerHook), skipping the first logged window."""
-    scalars = sorted(work_dir.glob('*/vis_data/scalars.json'))[-1]
-    times = [json.loads(line)['time'] for line in scalars.read_text().splitlines() if '"time"' in line]
+    files = scalars_files(work_dir)
+    if not files:
+        return None
+    times = [rec['time'] for rec in read_scalars(files[-1]) if 'time' in rec and 'loss' in rec]
+    if not times:
+        return None
     return statistics.median(times[1:] if len(times) > 1 else times)
 
 
-def run_seed(args, seed: int, work: Path) -> dict:
-    res: dict = {'seed': seed}
-    # no validation during training: every model is tested afterwards, on each split
-    opts = [f'randomness.seed={seed}', 'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-            *args.cfg_options]
-    for name, cfg in (('baseline', args.baseline_config), ('ewa', args.ewa_config)):
-        wd = work / f'seed{seed}' / (args.ewa_name if name == 'ewa' else name)
-        last = wd / 'last_checkpoint'
-        if not last.exists():
-            t = time.time()
-            sh(['tools/train.py', cfg, '--work-dir', str(wd), '--cfg-options', *opts], wd.with_suffix('.log'))
-            res[f'{name}_train_minutes'] = (time.time() - t) / 60
-        res[f'{name}_s_per_iter'] = seconds_per_iter(wd)
-        res[f'{name}_ckpt'] = last.read_text().strip()
-    runs = {'baseline': ('baseline', args.baseline_config, res['baseline_ckpt']),
-            'ewa_before_collapse': (args.ewa_name, args.ewa_config, res['ewa_ckpt'])}
+def read_scalars(path: Path) -> list[dict]:
+    """One dict per line, as LocalVisBackend.add_scalars appends them."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def metric_scale(metric: str) -> float:
+    """mmdet's COCO metrics are fractions (3 decimals); tabulate them in percent like papers do.
+    mmseg's mIoU and mmpretrain's accuracy/top1 are percent already."""
+    return 100.0 if metric.startswith('coco/') else 1.0
+
+
+def val_series(work_dir: Path, metric: str) -> tuple[dict[int, float], str]:
+    """Validation ``metric`` by step over every launch of one run (a resumed run's later logs win), and
+    the step's unit: 'epoch' when the train loop counts epochs and the metric was logged by epoch."""
+    series: dict[int, float] = {}
+    max_epoch = None
+    for path in scalars_files(work_dir):
+        for rec in read_scalars(path):
+            if metric in rec:
+                series[int(rec['step'])] = metric_scale(metric) * float(rec[metric])
+            elif 'epoch' in rec:
+                max_epoch = max(max_epoch or 0, int(rec['epoch']))
+    unit = 'epoch' if max_epoch is not None and series and max(series) <= max_epoch else 'iteration'
+    return series, unit
+
+
+def train_dir(work: Path, seed: int, name: str, args: argparse.Namespace) -> Path:
+    return work / f'seed{seed}' / (args.ewa_name if name == 'ewa' else name)
+
+
+def test_runs(args: argparse.Namespace, seed: int, work: Path) -> dict[str, tuple[str, str, Path]]:
+    """Result name -> (file stem, config, checkpoint) of the three models tested on every split."""
+    runs = {'baseline': ('baseline', args.baseline_config, train_dir(work, seed, 'baseline', args)),
+            'ewa_before_collapse': (args.ewa_name, args.ewa_config, train_dir(work, seed, 'ewa', args))}
     if args.no_collapse:
         runs['collapsed'] = runs['ewa_before_collapse']  # the model is deployed as it is
     else:
-        collapsed = work / f'seed{seed}' / f'{args.ewa_name}_collapsed.pth'
+        runs['collapsed'] = (f'{args.ewa_name}_collapsed', args.baseline_config,
+                             work / f'seed{seed}' / f'{args.ewa_name}_collapsed.pth')
+    return runs
+
+
+def checkpoint(path: Path) -> str:
+    """A training work dir's last checkpoint, or the checkpoint file itself."""
+    return (path / 'last_checkpoint').read_text().strip() if path.is_dir() else str(path)
+
+
+def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict:
+    """Train, collapse and test whatever this seed still lacks, then collect its results."""
+    minutes = {}
+    train_opts = [f'randomness.seed={seed}', *args.cfg_options]
+    if args.val_interval:
+        train_opts = [*val_options(split_options(args.val_split, defined_splits(args))), *train_opts]
+    else:  # no validation during training: every model is tested afterwards, on each split
+        train_opts = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *train_opts]
+    for name, cfg in (('baseline', args.baseline_config), ('ewa', args.ewa_config)):
+        wd = train_dir(work, seed, name, args)
+        if not (wd / 'last_checkpoint').exists():
+            if args.val_interval:
+                derived = work / 'configs' / f'{wd.name}_val{args.val_interval}.py'
+                write_val_config(cfg, derived, args.val_interval, args.cfg_options)
+                cfg = str(derived)
+            t = time.time()
+            sh(['tools/train.py', cfg, '--work-dir', str(wd), '--cfg-options', *train_opts],
+               wd.with_suffix('.log'))
+            minutes[f'{name}_train_minutes'] = (time.time() - t) / 60
+    runs = test_runs(args, seed, work)
+    if not args.no_collapse:
+        collapsed = runs['collapsed'][2]
         if not collapsed.exists():
-            sh(['tools/convert_ewa.py', res['ewa_ckpt'], str(collapsed)], collapsed.with_suffix('.log'))
-        runs['collapsed'] = (f'{args.ewa_name}_collapsed', args.baseline_config, str(collapsed))
+            sh(['tools/convert_ewa.py', checkpoint(runs['ewa_before_collapse'][2]), str(collapsed)],
+               collapsed.with_suffix('.log'))
     for split in args.splits:
-        for name, (stem, cfg, ckpt) in runs.items():
+        options = [*split_options(split, defined_splits(args)), *args.cfg_options]
+        for stem, cfg, ckpt in runs.values():
             out = work / f'seed{seed}' / f'{stem}_{split}.json'
             if not out.exists():
-                options = [*split_options(split), *args.cfg_options]
-                sh(['tools/test.py', cfg, ckpt, '--work-dir', str(out.with_suffix('')), '--out', str(out),
-                    *(['--cfg-options', *options] if options else [])], out.with_suffix('.log'))
-            res[f'{name}_{split}'] = json.loads(out.read_text())
+                cmd = test_cmd(cfg, checkpoint(ckpt), out.with_suffix(''), out, options)
+                sh(cmd, out.with_suffix('.log'))
+    return {**collect_seed(args, seed, work), **minutes}
+
+
+def collect_seed(args: argparse.Namespace, seed: int, work: Path) -> dict:
+    """One seed's results from the files its runs left in the work dir; FileNotFoundError if incomplete."""
+    res: dict = {'seed': seed}
+    for name in ('baseline', 'ewa'):
+        wd = train_dir(work, seed, name, args)
+        res[f'{name}_s_per_iter'] = seconds_per_iter(wd)
+        last = wd / 'last_checkpoint'
+        res[f'{name}_ckpt'] = last.read_text().strip() if last.exists() else None
+    for split in args.splits:
+        for name, (stem, _, _) in test_runs(args, seed, work).items():
+            res[f'{name}_{split}'] = json.loads((work / f'seed{seed}' / f'{stem}_{split}.json').read_text())
     return res
+
+
+def collect_all(args: argparse.Namespace, work: Path) -> tuple[list[dict], list[int]]:
+    """(results of the complete seeds, seeds with missing results)."""
+    results, missing = [], []
+    for seed in args.seeds:
+        try:
+            results.append(collect_seed(args, seed, work))
+        except FileNotFoundError:
+            missing.append(seed)
+    return results, missing
 
 
 def mean_std(values: list[float]) -> str:
@@ -112,12 +273,22 @@ def table(results: list[dict], args) -> str:
     lines = []
     for m in args.metric:
         lines += metric_table(results, args, m) + ['']
-    sb = [r['baseline_s_per_iter'] for r in results]
-    se = [r['ewa_s_per_iter'] for r in results]
-    lines += [f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
-              f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
-              f'seeds {", ".join(str(r["seed"]) for r in results)}.']
-    return '\n'.join(lines)
+    for m in args.metric:
+        lines += stats_table(results, args, m) + ['']
+    sb = [r['baseline_s_per_iter'] for r in results if r.get('baseline_s_per_iter') is not None]
+    se = [r['ewa_s_per_iter'] for r in results if r.get('ewa_s_per_iter') is not None]
+    if sb and se:
+        lines += [f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
+                  f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
+                  f'seeds {", ".join(str(r["seed"]) for r in results)}.']
+    return '\n'.join(lines).rstrip('\n')
+
+
+def paired(results: list[dict], split: str, m: str) -> tuple[list[float], list[float], list[float]]:
+    """Per-seed (baseline, collapsed, before-collapse) values of metric ``m``, in the table's units."""
+    k = metric_scale(m)
+    return tuple([k * r[f'{name}_{split}'][m] for r in results]
+                 for name in ('baseline', 'collapsed', 'ewa_before_collapse'))
 
 
 def metric_table(results: list[dict], args, m: str) -> list[str]:
@@ -128,34 +299,141 @@ def metric_table(results: list[dict], args, m: str) -> list[str]:
         model_col, before_col = f'{name} collapsed {m} (baseline config)', f'{name} before collapse'
     lines = [f'| split | baseline {m} | {model_col} | Δ ({name} − baseline) | {before_col} | per-seed Δ |',
              '| --- | --- | --- | --- | --- | --- |']
-    # mmdet's COCO metrics are fractions rounded to 3 decimals; tabulate them in percent like papers do
-    k = 100.0 if m.startswith('coco/') else 1.0
     for split in args.splits:
-        base = [k * r[f'baseline_{split}'][m] for r in results]
-        ewa = [k * r[f'collapsed_{split}'][m] for r in results]
-        before = [k * r[f'ewa_before_collapse_{split}'][m] for r in results]
+        base, ewa, before = paired(results, split, m)
         deltas = [e - b for e, b in zip(ewa, base)]
         lines.append(f'| {split} | {mean_std(base)} | {mean_std(ewa)} | {mean_std(deltas)} | '
                      f'{mean_std(before)} | {", ".join(f"{d:+.2f}" for d in deltas)} |')
     return lines
 
 
+def stats_cells(s: PairedSummary) -> list[str]:
+    """t (dof), p, bootstrap interval and verdict cells; dashes where one seed gives no spread."""
+    if s.n < 2:
+        return ['–', '–', '–', s.verdict()]
+    t = f'{s.t:+.2f}' if math.isfinite(s.t) else ('+∞' if s.t > 0 else '−∞')
+    return [f'{t} ({s.dof})', f'{s.p:.3f}', f'[{s.ci[0]:+.2f}, {s.ci[1]:+.2f}]', s.verdict()]
+
+
+def stats_table(results: list[dict], args, m: str) -> list[str]:
+    """Paired statistics of Δ = EWA − baseline (matched by seed) and the collapse gap, per split."""
+    name = args.ewa_name
+    seeds = ', '.join(str(r['seed']) for r in results)
+    lines = [f'{m}, paired by seed (Δ = {name} − baseline, n = {len(results)}: seeds {seeds}; two-sided '
+             f'paired t-test; percentile bootstrap of the mean Δ, {BOOTSTRAP_RESAMPLES} resamples, '
+             f'seed {BOOTSTRAP_SEED}):',
+             '',
+             '| split | mean Δ ± std | t (dof) | p | bootstrap 95% CI | verdict | max collapse gap |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
+    for split in args.splits:
+        base, ewa, before = paired(results, split, m)
+        s = summarize([e - b for e, b in zip(ewa, base)], resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+        gap = max(abs(b - e) for b, e in zip(before, ewa))
+        spread = f'{s.mean:+.2f} ± {s.std:.2f}' if s.std is not None else f'{s.mean:+.2f}'
+        cells = [split, spread, *stats_cells(s), '– (not collapsed)' if args.no_collapse else f'{gap:.2f}']
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def curves(args: argparse.Namespace, work: Path, seeds: list[int]) -> dict[str, dict[str, dict]]:
+    """metric -> model -> {'steps', 'mean', 'min', 'max', 'std', 'unit', 'seeds'} over the seeds that logged
+    validation; steps are those every such seed logged. Empty when no run validated during training."""
+    out: dict[str, dict[str, dict]] = {}
+    for m in args.metric:
+        for model in ('baseline', 'ewa'):
+            per_seed, unit = {}, 'iteration'
+            for seed in seeds:
+                series, unit_s = val_series(train_dir(work, seed, model, args), m)
+                if series:
+                    per_seed[seed], unit = series, unit_s
+            if not per_seed:
+                continue
+            steps = sorted(set.intersection(*(set(s) for s in per_seed.values())))
+            v = np.array([[s[x] for x in steps] for s in per_seed.values()], dtype=float).reshape(
+                len(per_seed), len(steps))
+            out.setdefault(m, {})[model] = dict(
+                steps=steps, mean=v.mean(0), min=v.min(0), max=v.max(0),
+                std=v.std(0, ddof=1) if len(per_seed) > 1 else np.zeros(len(steps)), unit=unit,
+                seeds=sorted(per_seed))
+    return out
+
+
+def plot_curves(data: dict[str, dict[str, dict]], path: Path, args: argparse.Namespace) -> None:
+    """One panel per metric: mean over seeds, shaded between the seeds' min and max."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(data), figsize=(5.5 * len(data), 4), squeeze=False)
+    for ax, (m, models) in zip(axes[0], data.items()):
+        for model, color in (('baseline', 'tab:blue'), ('ewa', 'tab:orange')):
+            if model not in models:
+                continue
+            c = models[model]
+            label = f'{"baseline" if model == "baseline" else args.ewa_name} (n = {len(c["seeds"])})'
+            ax.plot(c['steps'], c['mean'], color=color, marker='o', markersize=3, label=label)
+            ax.fill_between(c['steps'], c['min'], c['max'], color=color, alpha=0.2, linewidth=0)
+        unit = next(iter(models.values()))['unit']
+        ax.set_xlabel(unit)
+        ax.set_ylabel(f'{m} ({args.val_split})')
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f'{Path(args.ewa_config).stem} vs {Path(args.baseline_config).stem}\n'
+                 f'mean over seeds, band = min..max ({args.ewa_name} validated before collapse)', fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces the table (without --from-results: that one only re-reads it)."""
+    split_opts = [x for o in args.split_options for x in ('--split-options', *o)]
+    return ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
+                     *map(str, args.seeds), '--work-dir', args.work_dir, '--ewa-name', args.ewa_name,
+                     '--splits', *args.splits, *split_opts, '--metric', *args.metric,
+                     *(['--no-collapse'] if args.no_collapse else []),
+                     *(['--val-interval', str(args.val_interval), '--val-split', args.val_split]
+                       if args.val_interval else []),
+                     *(['--cfg-options', *args.cfg_options] if args.cfg_options else [])])
+
+
+def reproduce(args: argparse.Namespace, work: Path) -> str:
+    """Markdown naming the run's command (as the run recorded it) and the re-tabulation if this is one."""
+    if not args.from_results:
+        return f'Command: `{command_line(args)}`'
+    stored = work / 'command.txt'
+    run = stored.read_text().strip() if stored.exists() else command_line(args)
+    return f'Command: `{run}`\n\nTabulated from its work dir by: `{command_line(args)} --from-results`'
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     work = Path(args.work_dir)
-    results = [run_seed(args, seed, work) for seed in args.seeds]
-    (work / 'results.json').write_text(json.dumps(results, indent=2))
+    if args.from_results:
+        results, missing = collect_all(args, work)
+        if missing:
+            print(f'compare_seeds: no complete results for seeds {missing} in {work}; left out',
+                  file=sys.stderr)
+        if not results:
+            raise SystemExit(f'compare_seeds: no complete results in {work} for seeds {args.seeds}')
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / 'command.txt').write_text(command_line(args) + '\n')
+        results = [run_seed(args, seed, work) for seed in args.seeds]
+        (work / 'results.json').write_text(json.dumps(results, indent=2))
     text = table(results, args)
+    data = curves(args, work, [r['seed'] for r in results])
+    png = Path(args.curves) if args.curves else work / 'curves.png'
+    if data:
+        plot_curves(data, png, args)
+        text += f'\n\nLearning curves ({args.val_split} split, validated during training): `{png}`.'
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        cmd = ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
-                        *map(str, args.seeds), '--work-dir', args.work_dir, '--ewa-name', args.ewa_name,
-                        '--splits', *args.splits, '--metric', *args.metric,
-                        *(['--no-collapse'] if args.no_collapse else []),
-                        *(['--cfg-options', *args.cfg_options] if args.cfg_options else [])])
-        Path(args.out).write_text(f'# {Path(args.ewa_config).stem} vs baseline\n\nCommand: `{cmd}`\n\n'
-                                  f'{text}\n')
+        Path(args.out).write_text(f'# {Path(args.ewa_config).stem} vs baseline\n\n'
+                                  f'{reproduce(args, work)}\n\n{text}\n')
     return 0
 
 

@@ -30,10 +30,10 @@ python tools/convert_ewa.py "$WORK/ewa/iter_$ITERS.pth" "$WORK/collapsed.pth" \
     --verify configs/demo/seg_ewa_vit_tiny.py configs/demo/seg_vit_tiny.py --verify-size 64 64
 echo "== 3/4 test the EWA model (eval = experts' mean) on the CamVid test split (233 images)"
 python tools/test.py configs/demo/seg_ewa_vit_tiny.py "$WORK/ewa/iter_$ITERS.pth" --work-dir "$WORK/test_ewa" \
-    --out "$WORK/ewa_metrics.json" --cfg-options $DATA_OPTS
+    --metrics-out "$WORK/ewa_metrics.json" --cfg-options $DATA_OPTS
 echo "== 4/4 test the collapsed checkpoint with the *standard* VisionTransformer config"
 python tools/test.py configs/demo/seg_vit_tiny.py "$WORK/collapsed.pth" --work-dir "$WORK/test_std" \
-    --out "$WORK/std_metrics.json" --cfg-options $DATA_OPTS
+    --metrics-out "$WORK/std_metrics.json" --cfg-options $DATA_OPTS
 python - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]

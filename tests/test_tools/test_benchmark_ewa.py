@@ -2,12 +2,14 @@
 
 Timings on a shared CI machine are noise, so nothing here asserts how fast anything is: only that every
 ratio is a positive finite number, that the deployed model has exactly the standard model's parameters
-and FLOPs, and that the loop MoE and the collapsed model compute what they claim to.
+and FLOPs, and that the loop MoE the FFN section compares against computes the same MoE as EWAFFN (the
+tool measures; these checks live here, the targets in BENCHMARKS.md).
 """
 import json
 import math
 
 import pytest
+import torch
 from tool_utils import load_tool
 
 benchmark_ewa = load_tool('benchmark_ewa')
@@ -27,11 +29,10 @@ def _sane(ratio: dict) -> None:
     assert ratio['p25'] <= ratio['median'] <= ratio['p75']
 
 
-def test_all_sections_and_targets_reported(results):
+def test_all_sections_reported_without_verdicts(results):
     assert set(benchmark_ewa.SECTIONS) <= set(results)
     assert results['machine']['torch'] and results['machine']['cpu_count'] >= 1
-    for verdict in results['targets'].values():
-        assert set(verdict) == {'value', 'target', 'met'} and isinstance(verdict['met'], bool)
+    assert 'targets' not in results  # targets are documented in BENCHMARKS.md, not judged by the tool
 
 
 def test_training_iteration(results):
@@ -48,14 +49,23 @@ def test_training_iteration(results):
     assert seg['memory']['ewa']['state_mb'] > seg['memory']['standard']['state_mb']  # experts are params
 
 
+def test_detector_training_iteration(results):
+    det = results['det']
+    assert det['configs']['ewa'] == 'configs/demo/det_ewa_swin_tiny.py'
+    _sane(det['time_ratio'])
+    assert set(det['phases_ms']['ewa']) == {'forward', 'backward', 'optimizer', 'ewa'}
+    assert det['expert_tensors'] == 8  # 2 EWA Swin blocks x (2 weights + 2 biases)
+    assert det['params'] == dict(standard=323_222, ewa=364_662)  # one extra FFN per 2-expert layer
+
+
 def test_ffn(results):
     rows = results['ffn']['rows']
     assert rows and all(set(r['time_ms']) == {'ffn', 'ewa_ffn', 'loop_moe'} for r in rows)
+    assert {r['family'] for r in rows} == set(benchmark_ewa.FFN_FAMILIES)
     for r in rows:
         _sane(r['ewa_vs_dense'])
         _sane(r['loop_vs_dense'])
         _sane(r['ewa_vs_loop'])
-        assert r['max_abs_diff_loop_vs_ewa'] < 1e-5  # the loop reference computes the same MoE
     prof = results['ffn']['profile']
     assert prof['ewa_ffn'] and all(op['self_ms'] >= 0 and 0 <= op['share'] <= 1 for op in prof['ewa_ffn'])
 
@@ -70,29 +80,27 @@ def test_ewa_update(results):
 
 def test_deployment_costs_exactly_the_standard_model(results):
     dep = results['deploy']
-    assert dep['params_equal'] and dep['flops_equal']
     assert dep['params']['collapsed'] == dep['params']['standard'] < dep['params']['ewa_eval']
     assert dep['flops_per_image']['collapsed'] == dep['flops_per_image']['standard'] > 0
-    assert dep['max_abs_diff_collapsed_vs_ewa_eval'] < 1e-4
     _sane(dep['latency_ratio'])
-    targets = results['targets']
-    assert targets['deploy_params_equal']['met'] and targets['deploy_flops_equal']['met']
+
+
+@pytest.mark.parametrize('family', sorted(benchmark_ewa.FFN_FAMILIES))
+def test_loop_moe_computes_the_expert_layer(family):
+    """The FFN section's comparison point is the same MoE: same partition, same experts, same output."""
+    variants = benchmark_ewa.ffn_variants(16, 4, torch.device('cpu'), family)
+    x = torch.randn(2, 10, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.manual_seed(1)
+        ewa = variants['ewa_ffn'](x)
+        torch.manual_seed(1)
+        loop = variants['loop_moe'](x)
+        dense = variants['ffn'](x)
+    assert torch.allclose(ewa, loop, atol=1e-6, rtol=0)
+    assert (ewa - dense).abs().max() > 1e-3  # the experts differ, so the MoE is not the dense FFN
 
 
 def test_compile_check_reports_per_backend(results):
     eager = results['compile']['backends']['eager']
     assert eager['ok'], eager.get('error')
     assert eager['max_abs_diff_vs_eager'] == 0.0
-
-
-def test_ratio_is_paired_median():
-    r = benchmark_ewa.ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0])
-    assert r == dict(median=3.0, p25=2.5, p75=3.5)
-
-
-def test_interleaved_alternates_order():
-    calls = []
-    times = benchmark_ewa.interleaved(dict(a=lambda: calls.append('a'), b=lambda: calls.append('b')),
-                                      reps=3, warmup=1, device=benchmark_ewa.torch.device('cpu'))
-    assert calls == ['a', 'b', 'a', 'b', 'b', 'a', 'a', 'b']
-    assert [len(t) for t in times.values()] == [3, 3]

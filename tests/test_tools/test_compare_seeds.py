@@ -1,25 +1,233 @@
-"""tools/compare_seeds.py: the table it publishes is computed right (mean ± std, per-seed deltas)."""
+"""tools/compare_seeds.py: the tables it publishes are computed right (mean ± std, per-seed deltas, paired
+statistics), its curves come from MMEngine's own log format, and --from-results re-tabulates a run."""
+import json
+from pathlib import Path
+
+import pytest
+from mmengine.visualization import LocalVisBackend
 from tool_utils import load_tool
+
+from mmewa import stats
 
 compare = load_tool('compare_seeds')
 
 
-def result(seed, base, ewa, before, sb, se):
+def result(seed, base, ewa, before, sb, se, metric='mIoU', split='val'):
     return {'seed': seed, 'baseline_s_per_iter': sb, 'ewa_s_per_iter': se,
-            'baseline_val': {'mIoU': base}, 'collapsed_val': {'mIoU': ewa},
-            'ewa_before_collapse_val': {'mIoU': before}}
+            f'baseline_{split}': {metric: base}, f'collapsed_{split}': {metric: ewa},
+            f'ewa_before_collapse_{split}': {metric: before}}
+
+
+THREE = [result(0, 60.0, 61.0, 61.0, 1.0, 1.2), result(1, 62.0, 61.5, 61.5, 1.0, 1.2),
+         result(2, 61.0, 62.5, 62.5, 1.0, 1.2)]
 
 
 def test_table_numbers():
     args = compare.parse_args(['baseline.py', 'ewa.py', '--splits', 'val'])
-    results = [result(0, 60.0, 61.0, 61.0, 1.0, 1.2), result(1, 62.0, 61.5, 61.5, 1.0, 1.2),
-               result(2, 61.0, 62.5, 62.5, 1.0, 1.2)]
-    text = compare.table(results, args)
+    text = compare.table(THREE, args)
     assert '| val | 61.00 ± 1.00 | 61.67 ± 0.76 | 0.67 ± 1.04 | 61.67 ± 0.76 | +1.00, -0.50, +1.50 |' in text
     assert 'ratio 1.200' in text
+
+
+def test_stats_table_numbers():
+    args = compare.parse_args(['baseline.py', 'ewa.py', '--splits', 'val'])
+    text = compare.table(THREE, args)
+    # Δ = +1.0, -0.5, +1.5: t = 0.6667 / (1.0408 / √3) = 1.109, p = 0.383 (scipy.stats.ttest_1samp); the
+    # bootstrap percentiles of 10,000 means of 3 values reach the extremes -0.5 and +1.5
+    assert ('| val | +0.67 ± 1.04 | +1.11 (2) | 0.383 | [-0.50, +1.50] | not distinguishable from noise '
+            '| 0.00 |') in text
+    assert 'n = 3: seeds 0, 1, 2' in text and '10000 resamples, seed 0' in text
+
+
+def test_stats_table_says_when_a_gain_is_distinguishable_and_shows_the_collapse_gap():
+    args = compare.parse_args(['baseline.py', 'ewa.py', '--splits', 'val'])
+    gains = [1.0, 1.2, 0.9, 1.1, 1.05]
+    results = [result(s, 60.0, 60.0 + g, 60.0 + g + 0.01 * s, 1.0, 1.0) for s, g in enumerate(gains)]
+    s = stats.summarize(gains)
+    text = compare.table(results, args)
+    assert (f'| val | +1.05 ± 0.11 | {s.t:+.2f} (4) | {s.p:.3f} | [{s.ci[0]:+.2f}, {s.ci[1]:+.2f}] | '
+            'distinguishable from zero (p < 0.05 and CI excludes 0) | 0.04 |') in text
+
+
+def test_one_seed_gives_no_test():
+    args = compare.parse_args(['baseline.py', 'ewa.py', '--splits', 'val', '--seeds', '0'])
+    text = compare.table(THREE[:1], args)
+    assert '| val | +1.00 | – | – | – | n = 1: one seed, no spread, no test | 0.00 |' in text
+    assert 'nan' not in text
+
+
+def test_classification_and_detection_units():
+    assert compare.metric_scale('accuracy/top1') == 1.0  # mmpretrain: percent already
+    assert compare.metric_scale('mIoU') == 1.0
+    assert compare.metric_scale('coco/bbox_mAP') == 100.0  # mmdet: fraction
+    args = compare.parse_args(['b.py', 'e.py', '--splits', 'default', '--metric', 'accuracy/top1',
+                               '--no-collapse'])
+    results = [result(s, b, e, e, 1.0, 1.0, 'accuracy/top1', 'default')
+               for s, (b, e) in enumerate([(40.0, 41.3), (40.5, 42.05), (41.0, 40.5), (40.2, 39.6)])]
+    text = compare.table(results, args)
+    assert '| default | 40.42 ± 0.43 | 40.86 ± 1.05 | 0.44 ± 1.15 |' in text
+    assert '| default | +0.44 ± 1.15 | +0.76 (3) | 0.501 |' in text  # scipy: t 0.7638, p 0.5006
+    assert '– (not collapsed)' in text
+    det = compare.parse_args(['b.py', 'e.py', '--splits', 'default', '--metric', 'coco/bbox_mAP'])
+    results = [result(s, b, e, e, 1.0, 1.0, 'coco/bbox_mAP', 'default')
+               for s, (b, e) in enumerate([(0.311, 0.315), (0.300, 0.310)])]
+    assert '| default | +0.70 ± 0.42 | +2.33 (1) | 0.258 |' in compare.table(results, det)
 
 
 def test_split_options_point_the_test_loader_at_val():
     assert compare.split_options('test') == []
     assert compare.split_options('val') == ['test_dataloader.dataset.data_prefix.img_path=img_dir/val',
                                             'test_dataloader.dataset.data_prefix.seg_map_path=ann_dir/val']
+
+
+def test_named_splits_for_any_library():
+    args = compare.parse_args(['b.py', 'e.py', '--splits', 'default', 'train', '--split-options', 'train',
+                               'test_dataloader.dataset.data_prefix=train', '--split-options', 'horse_val',
+                               'test_dataloader.dataset.ann_file=a.json', 'test_evaluator.ann_file=x/a.json'])
+    defined = compare.defined_splits(args)
+    assert compare.split_options('default', defined) == []
+    assert compare.split_options('train', defined) == ['test_dataloader.dataset.data_prefix=train']
+    assert compare.val_options(compare.split_options('horse_val', defined)) == [
+        'val_dataloader.dataset.ann_file=a.json', 'val_evaluator.ann_file=x/a.json']
+    assert args.val_split == 'default'
+    with pytest.raises(SystemExit):
+        compare.parse_args(['b.py', 'e.py', '--split-options', 'train'])
+
+
+def log_run(work_dir: Path, timestamp: str, metric: str, vals: dict, by_epoch: bool = False,
+            iters: range = range(0)) -> None:
+    """Write a run's scalars the way MMEngine does: LocalVisBackend under <work_dir>/<timestamp>/vis_data,
+    train lines (lr, loss, time, iter[, epoch]) and validation lines (the metric, logged at `step`)."""
+    backend = LocalVisBackend(save_dir=str(work_dir / timestamp / 'vis_data'))
+    for it in iters:
+        train = {'lr': 1e-3, 'data_time': 0.01, 'loss': 2.0 / it, 'time': 0.05, 'iter': it}
+        if by_epoch:
+            train['epoch'] = 1 + (it - 1) // 10
+        backend.add_scalars(train, step=it)
+    for step, v in vals.items():
+        backend.add_scalars({metric: v, 'data_time': 0.005, 'time': 0.06}, step=step)
+    backend.close()
+
+
+def test_val_series_reads_mmengine_logs(tmp_path):
+    # mmseg, IterBasedTrainLoop with log_metric_by_epoch=False; the run was resumed once (later launch wins)
+    log_run(tmp_path / 'seg', '20240101_000000', 'mIoU', {2: 10.0, 4: 11.0}, iters=range(1, 5))
+    log_run(tmp_path / 'seg', '20240101_010000', 'mIoU', {4: 11.5, 6: 12.0}, iters=range(5, 7))
+    assert compare.val_series(tmp_path / 'seg', 'mIoU') == ({2: 10.0, 4: 11.5, 6: 12.0}, 'iteration')
+    assert compare.seconds_per_iter(tmp_path / 'seg') == pytest.approx(0.05)  # validation times left out
+    # mmdet: fractions -> percent
+    log_run(tmp_path / 'det', '20240101_000000', 'coco/bbox_mAP', {100: 0.123}, iters=range(1, 101))
+    assert compare.val_series(tmp_path / 'det', 'coco/bbox_mAP') == ({100: 12.3}, 'iteration')
+    # mmpretrain: EpochBasedTrainLoop, metrics logged by epoch
+    log_run(tmp_path / 'cls', '20240101_000000', 'accuracy/top1', {1: 20.0, 2: 30.0}, by_epoch=True,
+            iters=range(1, 21))
+    assert compare.val_series(tmp_path / 'cls', 'accuracy/top1') == ({1: 20.0, 2: 30.0}, 'epoch')
+    assert compare.val_series(tmp_path / 'nothing', 'mIoU') == ({}, 'iteration')
+
+
+def test_curves_mean_band_and_png(tmp_path):
+    args = compare.parse_args(['b.py', 'e.py', '--splits', 'val', '--seeds', '0', '1', '2',
+                               '--work-dir', str(tmp_path), '--metric', 'mIoU', 'aAcc'])
+    for seed in (0, 1, 2):
+        for model, offset in (('baseline', 0.0), ('ewa', 1.0)):
+            wd = tmp_path / f'seed{seed}' / model
+            log_run(wd, '20240101_000000', 'mIoU', {2: 10.0 + seed + offset, 4: 12.0 + 2 * seed + offset},
+                    iters=range(1, 5))
+    data = compare.curves(args, tmp_path, [0, 1, 2])
+    assert list(data) == ['mIoU']  # aAcc was not logged: no empty panel
+    c = data['mIoU']['ewa']
+    assert c['steps'] == [2, 4] and c['seeds'] == [0, 1, 2] and c['unit'] == 'iteration'
+    assert list(c['mean']) == [12.0, 15.0]
+    assert list(c['min']) == [11.0, 13.0] and list(c['max']) == [13.0, 17.0]
+    assert list(c['std']) == pytest.approx([1.0, 2.0])
+    png = tmp_path / 'curves.png'
+    compare.plot_curves(data, png, args)
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 5000
+
+
+def fake_sh(calls: list):
+    """Stand-in for compare_seeds.sh: writes what train/convert/test would leave in the work dir, with
+    metrics that depend on the seed, model and split (so the round trip is checked on real numbers)."""
+    gains = {0: 1.0, 1: -0.5, 2: 1.5}
+
+    def sh(cmd, log):
+        calls.append(cmd)
+        tool = cmd[0]
+        if tool == 'tools/train.py':
+            wd = Path(cmd[cmd.index('--work-dir') + 1])
+            seed = int(next(o for o in cmd if o.startswith('randomness.seed=')).split('=')[1])
+            wd.mkdir(parents=True, exist_ok=True)
+            (wd / 'iter_4.pth').write_bytes(b'x')
+            (wd / 'last_checkpoint').write_text(str(wd / 'iter_4.pth'))
+            offset = gains[seed] if wd.name == 'ewa' else 0.0
+            log_run(wd, '20240101_000000', 'accuracy/top1', {1: 30.0 + offset, 2: 40.0 + seed + offset},
+                    by_epoch=True, iters=range(1, 21))
+        elif tool == 'tools/convert_ewa.py':
+            Path(cmd[2]).write_bytes(b'x')
+        else:
+            out = Path(cmd[cmd.index(compare.TEST_METRICS_FLAG) + 1])
+            seed = int(out.parent.name[len('seed'):])
+            split = out.stem.rsplit('_', 1)[1]
+            base = 40.0 + seed + (5.0 if split == 'train' else 0.0)
+            acc = base + (0.0 if out.stem.startswith('baseline') else gains[seed])
+            out.write_text(json.dumps({'accuracy/top1': acc, 'accuracy/top5': acc + 20}))
+
+    return sh
+
+
+def test_run_then_from_results_round_trip(tmp_path, monkeypatch):
+    work = tmp_path / 'cmp'
+    argv = ['configs/demo/seg_vit_tiny.py', 'configs/demo/seg_ewa_vit_tiny.py', '--seeds', '0', '1', '2',
+            '--work-dir', str(work), '--splits', 'default', 'train',
+            '--split-options', 'train', 'test_dataloader.dataset.data_prefix=train',
+            '--metric', 'accuracy/top1', '--val-interval', '1', '--out', str(tmp_path / 'run.md')]
+    calls = []
+    monkeypatch.setattr(compare, 'sh', fake_sh(calls))
+    assert compare.main(argv) == 0
+    # every model tested on both splits, the named split through its options
+    tests = [c for c in calls if c[0] == 'tools/test.py']
+    assert len(tests) == 3 * 3 * 2
+    for c in tests:
+        named = c[c.index(compare.TEST_METRICS_FLAG) + 1].endswith('_train.json')
+        assert c[c.index('--cfg-options') + 1:] == ['test_dataloader.dataset.data_prefix=train'] if named \
+            else '--cfg-options' not in c
+    # validation during training: the derived config, pointed at the val split (the first: 'default')
+    trains = [c for c in calls if c[0] == 'tools/train.py']
+    assert {Path(c[1]).name for c in trains} == {'baseline_val1.py', 'ewa_val1.py'}
+    assert 'val_cfg=None' not in trains[0]
+    run_md = (tmp_path / 'run.md').read_text()
+    assert '| default | +0.67 ± 1.04 | +1.11 (2) | 0.383 | [-0.50, +1.50] | not distinguishable' in run_md
+    assert '| train | 46.00 ± 1.00 | 46.67 ± 1.61 | 0.67 ± 1.04 |' in run_md
+    assert (work / 'curves.png').stat().st_size > 5000
+    assert json.loads((work / 'results.json').read_text())[2]['collapsed_train'] == {
+        'accuracy/top1': 48.5, 'accuracy/top5': 68.5}
+    curves = compare.curves(compare.parse_args(argv), work, [0, 1, 2])['accuracy/top1']
+    assert curves['baseline']['unit'] == 'epoch' and list(curves['baseline']['mean']) == [30.0, 41.0]
+
+    # nothing runs again: the same tables from the work dir, seed 3 reported as missing
+    (work / 'curves.png').unlink()
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log: pytest.fail(f'--from-results ran {cmd}'))
+    assert compare.main([*argv[:6], '3', *argv[6:-1], str(tmp_path / 'again.md'), '--from-results']) == 0
+    again_md = (tmp_path / 'again.md').read_text()
+    table = run_md.split('\n\n', 2)[2]
+    assert again_md.split('\n\n', 3)[3] == table
+    assert f'Command: `{(work / "command.txt").read_text().strip()}`' in again_md
+    assert '--from-results`' in again_md
+    assert (work / 'curves.png').exists()
+
+
+def test_from_results_with_nothing_there_fails_plainly(tmp_path):
+    with pytest.raises(SystemExit, match='no complete results'):
+        compare.main(['b.py', 'e.py', '--work-dir', str(tmp_path), '--from-results'])
+
+
+def test_val_config_copies_the_test_set_with_overrides(tmp_path):
+    from mmengine.config import Config
+    path = tmp_path / 'seg_val.py'
+    compare.write_val_config('configs/demo/seg_vit_tiny.py', path, 50,
+                             ['test_dataloader.dataset.data_root=/data/camvid', 'train_cfg.max_iters=100'])
+    cfg = Config.fromfile(str(path))
+    assert cfg.val_dataloader == cfg.test_dataloader
+    assert cfg.val_dataloader.dataset.data_root == '/data/camvid'
+    assert cfg.val_evaluator == cfg.test_evaluator and cfg.val_cfg == dict(type='ValLoop')
+    assert (cfg.train_cfg.val_interval, cfg.train_cfg.max_iters) == (50, 100)

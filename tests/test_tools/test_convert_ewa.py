@@ -49,7 +49,13 @@ def test_corrupt_file(tmp_path, capsys):
     src, out = tmp_path / 'broken.pth', tmp_path / 'out.pth'
     src.write_bytes(b'PK\x03\x04 truncated checkpoint')
     rc, _, err = run([src, out], capsys)
-    assert rc == 2 and 'not a readable PyTorch checkpoint' in err and not out.exists()
+    assert rc == 2 and 'is not a PyTorch checkpoint' in err and not out.exists()
+
+
+def test_directory_instead_of_file(tmp_path, capsys):
+    out = tmp_path / 'out.pth'
+    rc, _, err = run([tmp_path, out], capsys)
+    assert rc == 2 and 'is a directory' in err and 'weights' not in err.lower() and not out.exists()
 
 
 def test_missing_file(tmp_path, capsys):

@@ -13,7 +13,7 @@ model = dict(
         drop_path_rate=0.1, with_cls_token=True, final_norm=True, norm_cfg=dict(type='LN', eps=1e-6),
         act_cfg=dict(type='GELU'), interpolate_mode='bicubic',
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/dinov2_vits14_mmseg.pth')),
-    neck=dict(_delete_=True, type='SimpleFPN', in_channels=384, out_channels=256, num_outs=5),
+    neck=dict(_delete_=True, type='ViTSimpleFPN', in_channels=384, out_channels=256, num_outs=5),
     rpn_head=dict(anchor_generator=dict(strides=strides + [56])),
     roi_head=dict(bbox_roi_extractor=dict(featmap_strides=strides),
                   mask_roi_extractor=dict(featmap_strides=strides)))

@@ -1,16 +1,19 @@
-"""Turning selected FFNs of a built backbone into expert layers (shared by every EWA backbone).
+"""One upcycling mechanism for every EWA backbone: find its MLPs, give the selected ones experts.
 
 ``moe_type='ewa'`` (default) builds router-free :class:`EWAFFN` layers; ``moe_type='routed'`` builds
 :class:`RoutedMoEFFN` layers (a naive, V-MoE-style MoE; with ``EWAHook(end=...)`` it is "Early EWA").
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 from torch import nn
 
-from ..layers.ewa_ffn import EWAFFN, PARTITIONS, check_num_experts
-from ..layers.routed_moe import ROUTING_DEFAULTS, RoutedMoEFFN, check_routing
+from ..layers.ewa_ffn import PARTITIONS, EWAMoE
+from ..layers.expert_layer import ExpertLayer, check_num_experts
+from ..layers.families import family_of
+from ..layers.routed_moe import ROUTING_DEFAULTS, RoutedMoE, check_routing
 
 LAYER_SELECTIONS = ('every_other', 'all', 'last_half')
 MOE_TYPES = ('ewa', 'routed')
@@ -74,24 +77,84 @@ def select_layers(moe_layers: str | Sequence[int], num_layers: int) -> list[int]
     return indices
 
 
-def build_expert_ffn(ffn: nn.Module, ewa_cfg: dict) -> nn.Module:
-    """The expert layer upcycled from ``ffn`` that a normalized ``ewa_cfg`` asks for."""
+def build_expert_layer(mlp: nn.Module, ewa_cfg: dict) -> nn.Module:
+    """The expert layer a normalized ``ewa_cfg`` asks for, upcycled from ``mlp`` (any supported family)."""
     if ewa_cfg['moe_type'] == 'routed':
-        return RoutedMoEFFN.from_ffn(ffn, ewa_cfg['num_experts'], **{k: ewa_cfg[k] for k in ROUTING_KEYS})
-    return EWAFFN.from_ffn(ffn, ewa_cfg['num_experts'], ewa_cfg['partition'])
+        return RoutedMoE.from_mlp(mlp, ewa_cfg['num_experts'], **{k: ewa_cfg[k] for k in ROUTING_KEYS})
+    return EWAMoE.from_mlp(mlp, ewa_cfg['num_experts'], ewa_cfg['partition'])
 
 
-def upcycle_blocks(blocks: Sequence[nn.Module], ewa_cfg: dict) -> list[int]:
-    """Replace ``block.ffn`` of the selected blocks by an expert copy of it; return the indices."""
-    indices = select_layers(ewa_cfg['moe_layers'], len(blocks))
+def find_mlps(model: nn.Module) -> list[str]:
+    """Names of the transformer MLPs of ``model`` (outermost matches, in definition = block order)."""
+    found: list[str] = []
+    for name, m in model.named_modules():
+        if any(name.startswith(f + '.') for f in found):
+            continue
+        if isinstance(m, ExpertLayer) or family_of(m) is not None:
+            found.append(name)
+    return found
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, attr = name.rpartition('.')
+    setattr(model.get_submodule(parent) if parent else model, attr, module)
+
+
+def upcycle_mlps(model: nn.Module, ewa_cfg: dict) -> list[int]:
+    """Replace the selected MLPs of ``model`` (counted over the whole model) by expert copies of them."""
+    names = find_mlps(model)
+    if not names:
+        raise ValueError(f'{type(model).__name__} has no supported transformer MLP (mmcv FFN, DeiT3FFN, '
+                         'SwiGLUFFN, timm-style Mlp, token-wise MixFFN) to give experts')
+    indices = select_layers(ewa_cfg['moe_layers'], len(names))
     for i in indices:
-        blocks[i].ffn = build_expert_ffn(blocks[i].ffn, ewa_cfg)
+        _replace(model, names[i], build_expert_layer(model.get_submodule(names[i]), ewa_cfg))
     return indices
 
 
-def init_experts_from_scratch(module: nn.Module, bias_std: float = 0.0) -> None:
-    """Init the experts as the parent backbone inits its linears (trunc-normal 0.02), identical copies."""
-    from ..layers.experts import StackedLinear
-    for m in module.modules():
-        if isinstance(m, StackedLinear):
-            m.reset_parameters(std=0.02, bias_std=bias_std)
+@contextlib.contextmanager
+def densified(model: nn.Module) -> Iterator[None]:
+    """Inside: every expert layer of ``model`` is its collapsed upstream module. On exit each expert becomes
+    a copy of what the dense module then holds (parameters updated in place, freezing carried over).
+
+    So the upstream ``init_weights`` (from-scratch init, ``Pretrained`` loading with its key conversions,
+    model-specific init such as MAE's ``fix_init_weight``) runs on exactly the upstream structure and draws
+    the same random numbers: right after it, the collapsed twin *is* the upstream model, bit for bit.
+    """
+    layers = [(name, m) for name, m in model.named_modules() if isinstance(m, ExpertLayer)]
+    dense = [m.to_dense() for _, m in layers]
+    for (name, _), d in zip(layers, dense):
+        _replace(model, name, d)
+    try:
+        yield
+    except BaseException:
+        for name, m in layers:
+            _replace(model, name, m)
+        raise
+    for (name, m), d in zip(layers, dense):
+        m.load_dense_(d)
+        _replace(model, name, m)
+
+
+def ewa_twin(upstream: type, name: str | None = None) -> type:
+    """``EWA<Upstream>``: ``upstream`` + ``ewa_cfg``; identical to it in everything but the MoE.
+
+    Its ``__init__`` builds the upstream backbone, then gives the MLPs that ``ewa_cfg.moe_layers`` selects
+    experts; its ``init_weights`` is the upstream one run on the dense structure (:func:`densified`).
+    """
+    def __init__(self, *args, ewa_cfg: dict | None = None, **kwargs) -> None:
+        upstream.__init__(self, *args, **kwargs)
+        self.ewa_cfg = normalize_ewa_cfg(ewa_cfg)
+        self.moe_layer_indices = upcycle_mlps(self, self.ewa_cfg)
+
+    def init_weights(self) -> None:
+        with densified(self):
+            upstream.init_weights(self)
+
+    doc = (f"``{upstream.__module__}.{upstream.__name__}`` + EWA: the same arguments plus ``ewa_cfg`` "
+           "(``num_experts``, ``moe_layers``, ``partition`` or ``moe_type='routed'`` with its routing "
+           'options; see the README). Loads standard checkpoints; ``tools/convert_ewa.py`` collapses it '
+           'back.')
+    namespace = dict(__init__=__init__, init_weights=init_weights, __doc__=doc,
+                     __module__=upstream.__module__)
+    return type(name or f'EWA{upstream.__name__}', (upstream,), namespace)

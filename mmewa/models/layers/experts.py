@@ -1,17 +1,27 @@
-"""Stacked expert weights: ``E`` copies of an FFN stored as ``[E, out, in]`` tensors.
+"""Stacked expert weights: ``E`` copies of an MLP's parameters stored as ``[E, ...]`` tensors.
 
 Stacking (instead of ``E`` separate modules) makes the MoE forward one batched matmul per layer and makes
-EWA's averaging a reduction over dim 0. The stacked MLP mirrors the FFN's module tree, so its state-dict
-keys are the FFN's keys under ``experts.``; collapsing is "drop ``experts.``, average dim 0".
+EWA's averaging a reduction over dim 0. A stacked MLP mirrors the dense MLP's module tree, so its
+state-dict keys are the dense keys under ``experts.``; collapsing is "drop ``experts.``, average dim 0".
+
+Every stacked leaf has three forwards, so an MLP family's token-wise function is written once and run
+three ways (see :class:`StackedMLP`):
+
+* ``forward(x)``: grouped, ``x`` is ``[E, n, C]`` and expert ``e`` processes ``x[e]`` (training, fast);
+* ``forward_mean(x)``: the collapsed leaf (experts averaged) on ``[..., C]`` (eval = the deployed model);
+* ``forward_expert(x, e)``: expert ``e`` alone on ``[..., C]`` (the slow reference, a loop over experts).
 """
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Apply = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+Core = Callable[[nn.Module, torch.Tensor, Apply], torch.Tensor]
 
 
 def expert_mean(stacked: torch.Tensor) -> torch.Tensor:
@@ -54,25 +64,45 @@ class _StackedLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
-class StackedLinear(nn.Module):
-    """``num_experts`` linear layers with weights ``[E, out, in]`` and biases ``[E, out]``."""
+def is_pointwise_conv(m: nn.Module) -> bool:
+    """A 1x1, stride-1, ungrouped, unpadded ``Conv2d``: a linear layer applied to every pixel."""
+    return (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.groups == 1
+            and m.dilation == (1, 1) and m.padding in ((0, 0), 'valid'))
 
-    def __init__(self, num_experts: int, in_features: int, out_features: int, bias: bool = True) -> None:
+
+class StackedLinear(nn.Module):
+    """``num_experts`` linear layers with weights ``[E, out, in]`` and biases ``[E, out]``.
+
+    ``weight_shape`` keeps the dense layer's own weight shape (``(out, in, 1, 1)`` for a pointwise
+    ``Conv2d``), so collapsed keys load into the dense module; the maths is a linear map either way.
+    """
+
+    def __init__(self, num_experts: int, in_features: int, out_features: int, bias: bool = True,
+                 weight_shape: tuple[int, ...] | None = None, _init: bool = True) -> None:
         super().__init__()
         self.num_experts, self.in_features, self.out_features = num_experts, in_features, out_features
-        self.weight = nn.Parameter(torch.empty(num_experts, out_features, in_features))
+        self.weight_shape = tuple(weight_shape or (out_features, in_features))
+        self.weight = nn.Parameter(torch.empty(num_experts, *self.weight_shape))
         self.bias = nn.Parameter(torch.empty(num_experts, out_features)) if bias else None
-        self.reset_parameters()
+        if _init:
+            self.reset_parameters()
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, num_experts: int) -> StackedLinear:
-        """Every expert starts as an exact copy of ``linear`` (upcycling)."""
-        m = cls(num_experts, linear.in_features, linear.out_features, linear.bias is not None)
+    def from_linear(cls, linear: nn.Linear | nn.Conv2d, num_experts: int) -> StackedLinear:
+        """Every expert starts as an exact copy of ``linear`` (or a pointwise conv). Draws no random numbers,
+        so building an EWA twin consumes the global RNG exactly like building its upstream model."""
+        if isinstance(linear, nn.Conv2d):
+            in_f, out_f = linear.in_channels, linear.out_channels
+        else:
+            in_f, out_f = linear.in_features, linear.out_features
+        m = cls(num_experts, in_f, out_f, linear.bias is not None, tuple(linear.weight.shape), _init=False)
         m.to(device=linear.weight.device, dtype=linear.weight.dtype)
         with torch.no_grad():
             m.weight.copy_(linear.weight.expand_as(m.weight))
+            m.weight.requires_grad_(linear.weight.requires_grad)
             if m.bias is not None:
                 m.bias.copy_(linear.bias.expand_as(m.bias))
+                m.bias.requires_grad_(linear.bias.requires_grad)
         return m
 
     @torch.no_grad()
@@ -84,83 +114,202 @@ class StackedLinear(nn.Module):
             nn.init.normal_(self.bias[0], std=bias_std) if bias_std > 0 else self.bias[0].zero_()
             self.bias.copy_(self.bias[:1].expand_as(self.bias))
 
+    def _weight3(self) -> torch.Tensor:
+        return self.weight.view(self.num_experts, self.out_features, self.in_features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Grouped forward: ``x`` is ``[E, n, in]``, expert ``e`` processes ``x[e]``."""
-        return _StackedLinearFn.apply(x, self.weight, self.bias)
+        return _StackedLinearFn.apply(x, self._weight3(), self.bias)
 
     def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
         """Forward of the collapsed layer (mean of the experts) on ``[..., in]``."""
         bias = None if self.bias is None else expert_mean(self.bias)
-        return F.linear(x, expert_mean(self.weight), bias)
+        return F.linear(x, expert_mean(self._weight3()), bias)
+
+    def forward_expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        return F.linear(x, self._weight3()[e], None if self.bias is None else self.bias[e])
+
+    def to_dense(self) -> nn.Module:
+        """The collapsed ``nn.Linear`` (or pointwise ``nn.Conv2d``), as a new module."""
+        # skip_init: no throw-away random init, so collapsing draws no numbers from the global RNG
+        kw = dict(bias=self.bias is not None, device=self.weight.device, dtype=self.weight.dtype)
+        if len(self.weight_shape) == 4:
+            dense = nn.utils.skip_init(nn.Conv2d, self.in_features, self.out_features, 1, **kw)
+        else:
+            dense = nn.utils.skip_init(nn.Linear, self.in_features, self.out_features, **kw)
+        with torch.no_grad():
+            dense.weight.copy_(expert_mean(self.weight))
+            if self.bias is not None:
+                dense.bias.copy_(expert_mean(self.bias))
+        _copy_requires_grad(self, dense)
+        return dense
 
     def extra_repr(self) -> str:
         return (f'num_experts={self.num_experts}, in_features={self.in_features}, '
                 f'out_features={self.out_features}, bias={self.bias is not None}')
 
 
-class StackedMLP(nn.Module):
-    """An FFN's ``layers`` with every ``nn.Linear`` replaced by a :class:`StackedLinear`."""
+class StackedLayerNorm(nn.Module):
+    """``num_experts`` LayerNorms over the last dim (e.g. the sub-LN inside EVA-02's SwiGLU FFN)."""
 
-    def __init__(self, layers: nn.Module, num_experts: int) -> None:
+    def __init__(self, norm: nn.LayerNorm, num_experts: int) -> None:
         super().__init__()
-        self.num_experts = num_experts
-        self.layers = _stack_linears(copy.deepcopy(layers), num_experts)
-
-    def _leaves(self) -> Iterator[nn.Module]:
-        # Leaves of a (nested) Sequential in definition order = execution order.
-        return (m for m in self.layers.modules() if not next(m.children(), None))
+        if len(norm.normalized_shape) != 1:
+            raise ValueError(f'experts of a LayerNorm over {tuple(norm.normalized_shape)} are not supported: '
+                             'only a LayerNorm over the last dimension (the channels) is token-wise')
+        self.num_experts, self.eps = num_experts, norm.eps
+        self.normalized_shape = tuple(norm.normalized_shape)
+        self.elementwise_affine = norm.weight is not None
+        self.has_bias = norm.bias is not None
+        with torch.no_grad():
+            self.weight = (nn.Parameter(norm.weight.detach().expand(num_experts, -1).clone(),
+                                        requires_grad=norm.weight.requires_grad)
+                           if self.elementwise_affine else None)
+            self.bias = (nn.Parameter(norm.bias.detach().expand(num_experts, -1).clone(),
+                                      requires_grad=norm.bias.requires_grad) if self.has_bias else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Grouped forward on ``[E, n, C]`` (training: each expert sees its own tokens)."""
-        for m in self._leaves():
-            x = m(x)
-        return x
+        y = F.layer_norm(x, self.normalized_shape, None, None, self.eps)
+        if self.weight is not None:
+            y = y * self.weight.unsqueeze(1)
+        if self.bias is not None:
+            y = y + self.bias.unsqueeze(1)
+        return y
 
     def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """Forward of the collapsed FFN (experts averaged) on ``[..., C]``."""
-        for m in self._leaves():
-            x = m.forward_mean(x) if isinstance(m, StackedLinear) else m(x)
-        return x
+        w = None if self.weight is None else expert_mean(self.weight)
+        b = None if self.bias is None else expert_mean(self.bias)
+        return F.layer_norm(x, self.normalized_shape, w, b, self.eps)
 
-    def stacked_parameters(self) -> list[torch.Tensor]:
-        return [p for m in self.layers.modules() if isinstance(m, StackedLinear) for p in m.parameters()]
+    def forward_expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        w = None if self.weight is None else self.weight[e]
+        b = None if self.bias is None else self.bias[e]
+        return F.layer_norm(x, self.normalized_shape, w, b, self.eps)
 
-    def mean_layers(self) -> nn.Module:
-        """A copy of the FFN ``layers`` with each stacked linear collapsed to the experts' mean."""
-        return _unstack_linears(copy.deepcopy(self.layers))
+    def to_dense(self) -> nn.LayerNorm:
+        ref = self.weight if self.weight is not None else self.bias
+        kw = {} if ref is None else dict(device=ref.device, dtype=ref.dtype)
+        dense = nn.LayerNorm(self.normalized_shape, self.eps, self.elementwise_affine, bias=self.has_bias,
+                             **kw)
+        with torch.no_grad():
+            if self.weight is not None:
+                dense.weight.copy_(expert_mean(self.weight))
+            if self.bias is not None:
+                dense.bias.copy_(expert_mean(self.bias))
+        _copy_requires_grad(self, dense)
+        return dense
 
-    def forward_reference(self, x_per_expert: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Slow reference: a Python loop over experts with ``F.linear`` on each expert's slice."""
-        outs = []
-        for e, x in enumerate(x_per_expert):
-            for m in self._leaves():
-                if isinstance(m, StackedLinear):
-                    x = F.linear(x, m.weight[e], None if m.bias is None else m.bias[e])
-                else:
-                    x = m(x)
-            outs.append(x)
-        return outs
+    def extra_repr(self) -> str:
+        return f'num_experts={self.num_experts}, normalized_shape={self.normalized_shape}, eps={self.eps}'
 
 
-def _stack_linears(module: nn.Module, num_experts: int) -> nn.Module:
-    for name, child in module.named_children():
-        if isinstance(child, nn.Linear):
-            setattr(module, name, StackedLinear.from_linear(child, num_experts))
-        else:
-            _stack_linears(child, num_experts)
+STACKED_LEAVES = (StackedLinear, StackedLayerNorm)
+
+
+def _copy_requires_grad(src: nn.Module, dst: nn.Module) -> None:
+    """A collapsed leaf is frozen where its experts are (weights and biases by name)."""
+    for name, p in src.named_parameters():
+        getattr(dst, name).requires_grad_(p.requires_grad)
+
+
+def _stack_leaf(m: nn.Module, num_experts: int) -> nn.Module:
+    if isinstance(m, nn.Linear) or is_pointwise_conv(m):
+        return StackedLinear.from_linear(m, num_experts)
+    if isinstance(m, nn.LayerNorm):
+        return StackedLayerNorm(m, num_experts)
+    if next(m.parameters(recurse=False), None) is not None:
+        extra = (' (a spatial convolution mixes neighbouring tokens, so no token partition keeps each '
+                 "token's computation inside one expert)" if isinstance(m, nn.Conv2d) else '')
+        raise ValueError(f'cannot make experts of a {type(m).__name__} inside an MLP: only Linear, 1x1 '
+                         f'Conv2d and LayerNorm layers can be stacked{extra}')
+    return m
+
+
+def stack_module(module: nn.Module, num_experts: int) -> nn.Module:
+    """A copy of ``module`` with every parameterised leaf replaced by its ``E``-expert stack."""
+    module = copy.deepcopy(module)
+    if not next(module.children(), None):
+        return _stack_leaf(module, num_experts)
+    for name, child in list(module.named_children()):
+        setattr(module, name, stack_module(child, num_experts))
     return module
 
 
 @torch.no_grad()
-def _unstack_linears(module: nn.Module) -> nn.Module:
-    for name, child in module.named_children():
-        if isinstance(child, StackedLinear):
-            linear = nn.Linear(child.in_features, child.out_features, child.bias is not None,
-                               device=child.weight.device, dtype=child.weight.dtype)
-            linear.weight.copy_(expert_mean(child.weight))
-            if child.bias is not None:
-                linear.bias.copy_(expert_mean(child.bias))
-            setattr(module, name, linear)
-        else:
-            _unstack_linears(child)
+def unstack_module(module: nn.Module) -> nn.Module:
+    """A copy of a stacked module with every stacked leaf collapsed to the experts' mean."""
+    if isinstance(module, STACKED_LEAVES):
+        return module.to_dense()
+    module = copy.deepcopy(module)
+    for name, child in list(module.named_children()):
+        setattr(module, name, unstack_module(child))
     return module
+
+
+def grouped(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m(x)
+
+
+def mean(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return m.forward_mean(x) if isinstance(m, STACKED_LEAVES) else m(x)
+
+
+def one_expert(e: int) -> Apply:
+    return lambda m, x: m.forward_expert(x, e) if isinstance(m, STACKED_LEAVES) else m(x)
+
+
+def leaves(module: nn.Module) -> Iterator[nn.Module]:
+    """Leaves of a (nested) module tree in definition order (= execution order for a ``Sequential``)."""
+    return (m for m in module.modules() if not next(m.children(), None))
+
+
+def sequential_core(stack: nn.Module, x: torch.Tensor, apply: Apply) -> torch.Tensor:
+    """The token-wise function of an MLP whose leaves run one after the other (mmcv ``FFN.layers``, ...)."""
+    for m in leaves(stack):
+        if m is not stack:
+            x = apply(m, x)
+    return x
+
+
+class StackedMLP(nn.Module):
+    """The stacked copy of an MLP's token-wise modules (``children``, stored under their own names).
+
+    ``core(stack, x, apply)`` is the MLP family's token-wise function written once in terms of
+    ``apply(leaf, x)``; the three forwards below run it grouped, collapsed, or one expert at a time.
+    """
+
+    def __init__(self, children: Mapping[str, nn.Module] | nn.Module, num_experts: int,
+                 core: Core = sequential_core) -> None:
+        super().__init__()
+        if isinstance(children, nn.Module):  # a single Sequential, stored as `layers` (mmcv FFN's name)
+            children = {'layers': children}
+        self.num_experts = num_experts
+        self.core = core
+        for name, child in children.items():
+            self.add_module(name, stack_module(child, num_experts))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Grouped forward on ``[E, n, C]`` (training: each expert sees its own tokens)."""
+        return self.core(self, x, grouped)
+
+    def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward of the collapsed MLP (experts averaged) on ``[..., C]``."""
+        return self.core(self, x, mean)
+
+    def forward_reference(self, x_per_expert: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Slow reference: a Python loop over experts, each running its own weights on its own tokens."""
+        return [self.core(self, x, one_expert(e)) for e, x in enumerate(x_per_expert)]
+
+    def stacked_parameters(self) -> list[torch.Tensor]:
+        return [p for m in self.modules() if isinstance(m, STACKED_LEAVES) for p in m.parameters()]
+
+    def mean_children(self) -> dict[str, nn.Module]:
+        """The dense modules the experts collapse to (experts averaged), by name."""
+        return {name: unstack_module(child) for name, child in self.named_children()}
+
+    def mean_layers(self) -> nn.Module:
+        """The collapsed ``layers`` (for the mmcv ``FFN`` family)."""
+        return self.mean_children()['layers']
+
+    def extra_repr(self) -> str:
+        return f'num_experts={self.num_experts}, core={getattr(self.core, "__name__", self.core)}'

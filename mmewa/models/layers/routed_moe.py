@@ -17,7 +17,6 @@ top-2), but needs no host sync to size the buffer. With ``capacity_factor`` the 
 """
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from types import MappingProxyType
@@ -28,7 +27,8 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import FFN
 from torch import nn
 
-from .ewa_ffn import EWAFFN, ExpertFFN, check_num_experts
+from .expert_layer import ExpertLayer, check_num_experts, upcycle
+from .experts import StackedLinear
 
 TOP_K = (1, 2)
 ROUTING_DEFAULTS = MappingProxyType(dict(top_k=2, capacity_factor=None, noise_std=0.0, aux_weight=0.01,
@@ -127,13 +127,10 @@ def assign_slots(experts: torch.Tensor, num_experts: int, capacity: int) -> Slot
     return Slots(order * capacity + pos.clamp(max=max(capacity - 1, 0)), keep)
 
 
-class RoutedMoEFFN(ExpertFFN):
-    """mmcv ``FFN`` whose MLP is ``num_experts`` stacked experts chosen per token by a learned router.
+class RoutedMoE(ExpertLayer):
+    """A routed MoE: ``num_experts`` stacked experts chosen per token by a learned router (any MLP family).
 
-    Args:
-        embed_dims, feedforward_channels, num_fcs, act_cfg, ffn_drop, dropout_layer, add_identity,
-        init_cfg, layer_scale_init_value: as mmcv's ``FFN``.
-        num_experts: ``E``.
+    Options (``routing``):
         top_k: experts per token, 1 or 2.
         capacity_factor: ``None`` (default): dropless, every token reaches its ``k`` experts. A number:
             each expert takes ``ceil(capacity_factor * k * N / E)`` tokens in training, overflow is dropped
@@ -151,63 +148,46 @@ class RoutedMoEFFN(ExpertFFN):
     After each forward, ``aux_loss`` (detached scalar) and ``num_dropped`` (dropped assignments, a tensor:
     no host sync) describe it. Eval stays an MoE: deterministic top-k, no noise, nothing dropped.
 
-    Router: ``nn.Linear(embed_dims, E)``, weights trunc-normal(0.02), bias 0 — the init ViT/Swin give every
+    Router: ``nn.Linear(C, E)``, weights trunc-normal(0.02), bias 0 — the init ViT/Swin give every
     linear from scratch, so it is the same with or without the backbone's ``init_weights``. Small logits
     start the routing near-uniform (balanced, aux loss ~1), but not exactly zero: ties would send every
     token to expert 0 (and 1).
     """
 
-    def __init__(self,
-                 embed_dims: int = 256,
-                 feedforward_channels: int = 1024,
-                 num_fcs: int = 2,
-                 act_cfg: dict = dict(type='ReLU', inplace=True),
-                 ffn_drop: float = 0.,
-                 dropout_layer: dict | None = None,
-                 add_identity: bool = True,
-                 init_cfg: dict | None = None,
-                 layer_scale_init_value: float = 0.,
-                 num_experts: int = 4,
-                 top_k: int = 2,
-                 capacity_factor: float | None = None,
-                 noise_std: float = 0.0,
-                 aux_weight: float = 0.01,
-                 renormalize: bool | None = None) -> None:
-        super().__init__(init_cfg)
-        template = self._template(embed_dims, feedforward_channels, num_fcs, act_cfg, ffn_drop, dropout_layer,
-                                  add_identity, layer_scale_init_value)
-        self._adopt(template, num_experts, dict(top_k=top_k, capacity_factor=capacity_factor,
-                                                noise_std=noise_std, aux_weight=aux_weight,
-                                                renormalize=renormalize))
+    class_prefix = 'RoutedMoE'
+    strategy_attrs = ('router', 'top_k', 'capacity_factor', 'noise_std', 'aux_weight', 'renormalize',
+                      'aux_loss', 'num_dropped', 'collect_aux_loss', 'pending_aux_loss', 'pending_balance',
+                      '_told_about_hook')
+    known_classes: dict[type, type] = {}
 
-    @classmethod
-    def from_ffn(cls, ffn: FFN, num_experts: int, **routing) -> RoutedMoEFFN:
-        """Upcycle a (trained) FFN: every expert is an exact copy of it, the router is freshly initialised."""
-        m = cls._blank()
-        m._adopt(copy.deepcopy(ffn), num_experts, routing)
-        return m
-
-    def _adopt(self, ffn: FFN, num_experts: int, routing: dict) -> None:
+    def _setup_strategy(self, **routing) -> None:
         unknown = set(routing) - set(ROUTING_DEFAULTS)
         if unknown:
             raise ValueError(f'unknown routing option(s) {sorted(unknown)}; valid: {list(ROUTING_DEFAULTS)}')
         routing = {**ROUTING_DEFAULTS, **routing}
-        check_routing(check_num_experts(num_experts), **routing)
-        self._adopt_ffn(ffn, num_experts)
+        check_routing(self.num_experts, **routing)
         self.top_k = routing['top_k']
         self.capacity_factor = routing['capacity_factor']
         self.noise_std = float(routing['noise_std'])
         self.aux_weight = float(routing['aux_weight'])
         self.renormalize = self.top_k > 1 if routing['renormalize'] is None else routing['renormalize']
-        weight = self.experts.stacked_parameters()[0]
-        self.router = nn.Linear(self.embed_dims, num_experts, device=weight.device, dtype=weight.dtype)
+        first = next(m for m in self.experts.modules() if isinstance(m, StackedLinear))
+        self.router = nn.Linear(first.in_features, self.num_experts, device=first.weight.device,
+                                dtype=first.weight.dtype)
         self.reset_router()
+        # A frozen MLP (e.g. a frozen stage) stays frozen as a routed MoE: its router does not train either.
+        self.router.requires_grad_(any(p.requires_grad for p in self.experts.parameters()))
         self.aux_loss: torch.Tensor | None = None
         self.num_dropped: torch.Tensor | None = None
         self.collect_aux_loss = False
         self.pending_aux_loss: torch.Tensor | None = None  # sum of weighted aux losses not yet collected
         self.pending_balance: list[torch.Tensor] = []  # their unweighted values, for logging
         self._told_about_hook = False
+
+    @classmethod
+    def from_mlp(cls, mlp: nn.Module, num_experts: int, **routing) -> nn.Module:
+        """Upcycle a (trained) MLP of any supported family; the router is freshly initialised."""
+        return upcycle(mlp, RoutedMoE, num_experts, **routing)
 
     @torch.no_grad()
     def reset_router(self, std: float = 0.02) -> None:
@@ -238,7 +218,7 @@ class RoutedMoEFFN(ExpertFFN):
         return self.noise_std * torch.randn(num_tokens, self.num_experts, device=device)
 
     # -- forward ---------------------------------------------------------------------------------------
-    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:  # eval stays an MoE (deterministic top-k)
         """The routed MLP alone: dispatch into ``[E, capacity, C]``, one batched matmul, gated gather back."""
         C, E, k = x.shape[-1], self.num_experts, self.top_k
         flat = x.reshape(-1, C)
@@ -320,11 +300,32 @@ class RoutedMoEFFN(ExpertFFN):
         aux = E * sum((top1.count(e) / N) * (sum(p[e] for p in probs) / N) for e in range(E))
         return self.around_mlp(mlp.view(*x.shape[:-1], out_dims), x, identity), aux, dropped
 
-    def to_ffn(self) -> FFN:
-        """The experts' mean as an mmcv ``FFN``, router dropped: an approximation of this layer."""
-        return EWAFFN.to_ffn(self)
-
     def extra_repr(self) -> str:
         return (f'num_experts={self.num_experts}, top_k={self.top_k}, '
                 f'capacity_factor={self.capacity_factor}, noise_std={self.noise_std}, '
                 f'aux_weight={self.aux_weight}, renormalize={self.renormalize}')
+
+
+class RoutedMoEFFN(RoutedMoE, FFN):
+    """mmcv ``FFN`` whose MLP is a routed MoE (see :class:`RoutedMoE`); also buildable directly.
+
+    Args:
+        *args, **kwargs: as mmcv's ``FFN``.
+        num_experts: ``E``.
+        top_k, capacity_factor, noise_std, aux_weight, renormalize: see :class:`RoutedMoE`.
+    """
+
+    def __init__(self, *args, num_experts: int = 4, top_k: int = 2, capacity_factor: float | None = None,
+                 noise_std: float = 0.0, aux_weight: float = 0.01, renormalize: bool | None = None,
+                 **kwargs) -> None:
+        FFN.__init__(self, *args, **kwargs)
+        self._become_experts(check_num_experts(num_experts), top_k=top_k, capacity_factor=capacity_factor,
+                             noise_std=noise_std, aux_weight=aux_weight, renormalize=renormalize)
+
+    @classmethod
+    def from_ffn(cls, ffn: FFN, num_experts: int, **routing) -> RoutedMoEFFN:
+        """Upcycle a (trained) FFN: every expert is an exact copy of it, the router is freshly initialised."""
+        return upcycle(ffn, RoutedMoE, num_experts, **routing)
+
+
+RoutedMoE.known_classes[FFN] = RoutedMoEFFN

@@ -10,12 +10,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule, build_norm_layer
+from mmdet.registry import MODELS
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS
 from torch import nn
 
 
-@MODELS.register_module()
+@MODELS.register_module(name='ViTSimpleFPN')  # not 'SimpleFPN': mmdet's ViTDet project registers that
 class SimpleFPN(BaseModule):
     """Pyramid at ``scales`` x the input map, plus ``num_outs - len(scales)`` max-pooled extra levels.
 

@@ -1,0 +1,24 @@
+"""EWA twins of mmpretrain's transformer backbones, registered in mmpretrain's registry scope.
+
+Python names carry ``Pretrain`` where mmseg/mmdet have a backbone of the same name; in configs each is
+``'EWA' + the upstream name`` (``EWAVisionTransformer``, ``EWASwinTransformer``, ...) in mmpretrain's scope.
+"""
+from mmpretrain.models import backbones as cls_
+from mmpretrain.registry import MODELS
+
+from .upcycle import ewa_twin
+
+EWAPretrainVisionTransformer = ewa_twin(cls_.VisionTransformer, 'EWAPretrainVisionTransformer')
+EWADeiT3 = ewa_twin(cls_.DeiT3)
+EWABEiTViT = ewa_twin(cls_.BEiTViT)
+EWAViTEVA02 = ewa_twin(cls_.ViTEVA02)
+EWAPretrainSwinTransformer = ewa_twin(cls_.SwinTransformer, 'EWAPretrainSwinTransformer')
+EWASwinTransformerV2 = ewa_twin(cls_.SwinTransformerV2)
+
+for _cls in (EWADeiT3, EWABEiTViT, EWAViTEVA02, EWASwinTransformerV2):
+    MODELS.register_module(module=_cls)
+MODELS.register_module(name='EWAVisionTransformer', module=EWAPretrainVisionTransformer)
+MODELS.register_module(name='EWASwinTransformer', module=EWAPretrainSwinTransformer)
+
+__all__ = ['EWAPretrainVisionTransformer', 'EWADeiT3', 'EWABEiTViT', 'EWAViTEVA02',
+           'EWAPretrainSwinTransformer', 'EWASwinTransformerV2']

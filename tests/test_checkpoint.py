@@ -1,0 +1,161 @@
+"""mmewa.checkpoint: MMEngine's checkpoint types are allowed only while a checkpoint loads, and no pickle
+can use them to call anything; files torch.save did not write get a plain "not a PyTorch checkpoint"."""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner import CheckpointLoader
+
+import mmewa  # noqa: F401  (what a config's custom_imports does)
+from mmewa.checkpoint import CheckpointError, load_checkpoint
+
+
+def _mmengine_checkpoint(path: Path) -> Path:
+    """What the Runner saves, as far as the unpickler is concerned: message-hub buffers and weights."""
+    hub = MessageHub.get_instance('test_checkpoint')
+    for loss in (3.0, 1.0, 2.0):
+        hub.update_scalar('train/loss', loss)
+    torch.save({'meta': {'iter': 3}, 'message_hub': hub.state_dict(),
+                'state_dict': {'w': torch.arange(4.0)}}, path)
+    return path
+
+
+def _torch_file_with_pickle(path: Path, payload: bytes) -> Path:
+    """A well-formed torch.save zip whose data.pkl is the given raw pickle."""
+    torch.save({}, path)
+    with zipfile.ZipFile(path) as zf:
+        entries = {name: zf.read(name) for name in zf.namelist()}
+    with zipfile.ZipFile(path, 'w') as zf:
+        for name, data in entries.items():
+            zf.writestr(name, payload if name.endswith('/data.pkl') else data)
+    return path
+
+
+def _global(module: str, name: str) -> bytes:
+    return b'c' + module.encode() + b'\n' + name.encode() + b'\n'
+
+
+def _str(s: str) -> bytes:
+    return b'X' + len(s.encode()).to_bytes(4, 'little') + s.encode()
+
+
+HISTORY_BUFFER = _global('mmengine.logging.history_buffer', 'HistoryBuffer')
+PROTO, TUPLE1, TUPLE2, REDUCE, STOP = b'\x80\x02', b'\x85', b'\x86', b'R', b'.'
+
+
+def _exec_via_getattr(marker: Path) -> bytes:
+    """getattr(getattr, '__self__') is the builtins module; getattr(builtins, 'exec')(code)."""
+    code = f'open({str(marker)!r}, "w").write("pwned")'
+    return (PROTO + _global('builtins', 'getattr') * 3 + _str('__self__') + TUPLE2 + REDUCE +
+            _str('exec') + TUPLE2 + REDUCE + _str(code) + TUPLE1 + REDUCE + STOP)
+
+
+def _first_step_to_module_globals() -> bytes:
+    """getattr(HistoryBuffer, '__init__'), the first step of HistoryBuffer.__init__.__globals__['os']."""
+    return (PROTO + _global('builtins', 'getattr') + HISTORY_BUFFER +
+            _str('__init__') + TUPLE2 + REDUCE + STOP)
+
+
+def _call_statistics_method() -> bytes:
+    """getattr(HistoryBuffer, 'mean') is what checkpoints contain; calling it must still be refused."""
+    return (PROTO + _global('builtins', 'getattr') + HISTORY_BUFFER +
+            _str('mean') + TUPLE2 + REDUCE + _str('x') + TUPLE1 + REDUCE + STOP)
+
+
+def test_import_leaves_torch_allow_list_alone(tmp_path):
+    allowed = torch.serialization.get_safe_globals()
+    assert getattr not in allowed and HistoryBuffer not in allowed and np.ndarray not in allowed
+    assert not any(isinstance(g, tuple) and g[1] == 'builtins.getattr' for g in allowed)
+    with pytest.raises(pickle.UnpicklingError, match='Unsupported global'):
+        torch.load(_mmengine_checkpoint(tmp_path / 'iter_3.pth'), weights_only=True)
+
+
+def test_mmewa_loader_reads_mmengine_checkpoints_and_restores_the_allow_list(tmp_path):
+    class Registered:
+        pass
+
+    path = _mmengine_checkpoint(tmp_path / 'iter_3.pth')
+    before = torch.serialization.get_safe_globals()
+    with torch.serialization.safe_globals([Registered]):
+        ckpt = load_checkpoint(path)
+        assert torch.serialization.get_safe_globals().count(Registered) == 1
+    assert set(torch.serialization.get_safe_globals()) == set(before)
+    buffer = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.mean() == 2.0 and buffer.current() == 2.0 and buffer.max() == 3.0
+    assert torch.equal(ckpt['state_dict']['w'], torch.arange(4.0))
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+
+
+def test_runner_checkpoint_loader_reads_mmengine_checkpoints(tmp_path):
+    """The path of Runner.resume / load_from and init_cfg=Pretrained."""
+    ckpt = CheckpointLoader.load_checkpoint(str(_mmengine_checkpoint(tmp_path / 'iter_3.pth')), 'cpu')
+    assert ckpt['message_hub']['log_scalars']['train/loss'].min() == 1.0
+    assert HistoryBuffer not in torch.serialization.get_safe_globals()
+
+
+@pytest.mark.parametrize('load', [load_checkpoint, lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu')],
+                         ids=['mmewa', 'mmengine'])
+def test_getattr_chains_cannot_reach_code(tmp_path, load):
+    marker = tmp_path / 'marker'
+    for i, payload in enumerate([_exec_via_getattr(marker), _first_step_to_module_globals(),
+                                 _call_statistics_method()]):
+        path = _torch_file_with_pickle(tmp_path / f'evil{i}.pth', payload)
+        with pytest.raises((CheckpointError, pickle.UnpicklingError), match='refusing|reduce'):
+            load(path)
+    assert not marker.exists()
+
+
+def test_plain_pickle_protocol_reaches_the_same_code_without_the_guard(tmp_path):
+    """The payload is real: with the ordinary unpickler it runs; only the weights-only loader stops it."""
+    marker = tmp_path / 'marker'
+    with zipfile.ZipFile(_torch_file_with_pickle(tmp_path / 'evil.pth', _exec_via_getattr(marker))) as zf:
+        payload = zf.read(next(n for n in zf.namelist() if n.endswith('data.pkl')))
+    pickle.loads(payload)
+    assert marker.read_text() == 'pwned'
+
+
+def test_directly_named_dangerous_globals_are_refused(tmp_path):
+    marker = tmp_path / 'marker'
+    payload = PROTO + _global('os', 'system') + _str(f'touch {marker}') + TUPLE1 + REDUCE + STOP
+    with pytest.raises(CheckpointError, match='refusing to unpickle'):
+        load_checkpoint(_torch_file_with_pickle(tmp_path / 'evil.pth', payload))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('content', [
+    b'', b'hello world\n', b'garbage\x80\x02', b'PK\x03\x04 truncated checkpoint',
+    np.random.default_rng(0).bytes(1000), pickle.dumps({'state_dict': {}}, protocol=2)],
+    ids=['empty', 'text', 'garbage', 'truncated-zip', 'random', 'plain-pickle'])
+def test_not_a_checkpoint(tmp_path, content):
+    path = tmp_path / 'x.pth'
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint') as e:
+        load_checkpoint(path)
+    assert 'weights only' not in str(e.value).lower()
+
+
+def test_zip_without_pickle_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / 'x.pth'
+    with zipfile.ZipFile(path, 'w') as zf:
+        zf.writestr('x/readme.txt', 'hi')
+    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint'):
+        load_checkpoint(path)
+
+
+def test_corrupt_pickle_in_a_torch_zip_is_not_called_unsafe(tmp_path):
+    path = _torch_file_with_pickle(tmp_path / 'x.pth', b'\x80\x02garbage')
+    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint'):
+        load_checkpoint(path)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(CheckpointError, match='is a directory'):
+        load_checkpoint(tmp_path)
