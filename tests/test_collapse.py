@@ -1,7 +1,11 @@
+import sys
+
 import pytest
 import torch
 from mmseg.models.backbones import VisionTransformer
 
+import mmewa.collapse as mmewa_collapse
+import mmewa.models.layers.experts as experts_module
 from mmewa import CollapseError, EWAVisionTransformer, collapse_model, collapse_state_dict
 from mmewa.collapse import expert_layer_record
 
@@ -82,7 +86,8 @@ def test_collapse_equals_an_independent_float64_mean_of_experts_that_differ():
         want = oracle_mean(value)
         got = out[key.replace('.experts.', '.')]
         # correctly rounded to float32: within half an ulp of the float64 mean
-        torch.testing.assert_close(got.double(), want, rtol=2.0 ** -24, atol=1e-12, msg=key)
+        torch.testing.assert_close(got.double(), want, rtol=2.0 ** -24, atol=1e-12,
+                                   msg=f'{key}: not the float64 mean of its experts')
     # and the collapsed standard model computes with those weights: eval of the EWA model agrees
     std = VisionTransformer(**VIT)
     oracle_sd = {k.replace('.experts.', '.'): (oracle_mean(v).float() if '.experts.' in k else v)
@@ -174,3 +179,16 @@ def test_convert_ewa_collapses_the_layers_the_checkpoint_records(tmp_path):
     assert torch.equal(out['state_dict'][key], sd[key])
     legacy = convert_ewa.collapse_checkpoint(dict(meta=dict(seed=0), state_dict=sd), 'x.pth')
     assert key not in legacy['state_dict']  # without a record: the heuristic, which cannot tell
+
+
+def test_the_oracle_check_fails_when_collapse_takes_one_expert(monkeypatch):
+    """Mutation check: the mean replaced by expert 0 everywhere (collapse and eval forward alike, so the
+    tests comparing those two computations still agree) must fail the independent oracle."""
+    original = experts_module.expert_mean
+    patched = [m for name, m in list(sys.modules.items())
+               if name.startswith('mmewa') and getattr(m, 'expert_mean', None) is original]
+    assert mmewa_collapse in patched
+    for module in patched:
+        monkeypatch.setattr(module, 'expert_mean', lambda stacked: stacked[0].clone())
+    with pytest.raises(AssertionError, match='not the float64 mean of its experts'):
+        test_collapse_equals_an_independent_float64_mean_of_experts_that_differ()
