@@ -167,6 +167,10 @@ class EWAHook(Hook):
             runner.logger.warning('EWAHook: no optimizer holds the expert parameters (are they frozen?); '
                                   'averaging after every step of any optimizer')
             holding = optimizers
+        for o in holding:
+            if not callable(getattr(o, 'register_step_post_hook', None)):
+                raise TypeError(f'EWAHook needs a torch.optim.Optimizer (it watches its steps through '
+                                f'register_step_post_hook), got {type(o).__name__}; use a torch optimizer')
         self._step_handles = [o.register_step_post_hook(self._on_optimizer_step) for o in holding]
 
     def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
