@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
@@ -148,6 +148,10 @@ class EWAHook(Hook):
         self._seed_partition_generators(runner)
 
     def after_train(self, runner) -> None:
+        if self._gathered is not None:
+            # Leave together: after the final gather, a rank that exited while rank 0 still wrote the last
+            # checkpoint aborted in gloo's teardown (std::terminate; torch 2.14, 2 CPU ranks, 3 runs of 3).
+            barrier()
         for handle in self._step_handles:
             handle.remove()
         self._step_handles = []
