@@ -7,7 +7,7 @@ so the result has exactly the keys of the standard (upstream) model.
 Which layers are mmewa's is recorded in the training checkpoint (``meta['mmewa']``, written by
 :class:`~mmewa.engine.EWAHook` and :class:`~mmewa.engine.MoEAuxLossHook`), so an unrelated module that
 happens to be called ``experts`` (an MoE head) is left alone. Checkpoints without the record fall back to
-the structure of mmewa's stacked experts (named children, ``[E, ...]`` tensors with one ``E``).
+the structure mmewa's layers have always had: ``<layer>.experts.layers.*`` with one expert count.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from .models.layers.experts import expert_mean
 EXPERTS = 'experts'
 ROUTER = 'router'
 META_KEY = 'mmewa'  # checkpoint['meta'][META_KEY] = dict(expert_layers=[...], routed_layers=[...])
+# The first MLP child of each family under `experts.` (mmcv FFN / DeiT3FFN / MixFFN, SwiGLU, timm Mlp): a
+# layer without a record qualifies only if it has one of these and a consistent leading expert dim.
+FAMILY_EXPERTS = tuple(f'{EXPERTS}.{name}.' for name in ('layers', 'w12', 'fc1'))
 
 
 class CollapseError(ValueError):
@@ -55,24 +58,22 @@ def recorded_expert_layers(checkpoint: Mapping) -> list[str] | None:
     return None if layers is None else list(layers)
 
 
-def _looks_stacked(rest: list[str], tensors: list[torch.Tensor]) -> bool:
-    """``<p>.experts.*`` as mmewa stacks an MLP: named children (not a ModuleList's ``0``, ``1``, ...) holding
-    ``[E, ...]`` tensors of at least 2 dims (a stacked bias is ``[E, out]``) with one expert count ``E``."""
-    return (all(len(r.split('.')) >= 2 and not r.split('.')[0].isdigit() for r in rest)
-            and all(t.dim() >= 2 for t in tensors) and len({t.shape[0] for t in tensors}) == 1)
-
-
 def _legacy_expert_layers(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
-    """Layers of checkpoints without a record, recognised by the structure of their expert keys."""
-    found: dict[str, tuple[list[str], list[torch.Tensor]]] = {}
-    for key, value in state_dict.items():
+    """Unrecorded checkpoints: layers with an MLP family's ``<p>.experts.*`` keys and one expert count."""
+    candidates: dict[str, list[str]] = {}
+    for key in state_dict:
         parts = key.split('.')
         if EXPERTS in parts[:-1]:
             i = parts.index(EXPERTS)
-            rest, tensors = found.setdefault('.'.join(parts[:i]), ([], []))
-            rest.append('.'.join(parts[i + 1:]))
-            tensors.append(value)
-    return [prefix for prefix, (rest, tensors) in found.items() if _looks_stacked(rest, tensors)]
+            candidates.setdefault('.'.join(parts[:i]), []).append(key)
+    layers = []
+    for prefix, keys in candidates.items():
+        start = _child(prefix, EXPERTS) + '.'
+        mine = [state_dict[k] for k in keys if k.startswith(start)]
+        stacked = any(k.startswith(_child(prefix, f)) for f in FAMILY_EXPERTS for k in keys)
+        if stacked and all(t.dim() for t in mine) and len({t.shape[0] for t in mine}) == 1:
+            layers.append(prefix)
+    return layers
 
 
 def expert_layer_prefixes(state_dict: Mapping[str, torch.Tensor],

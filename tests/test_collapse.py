@@ -128,11 +128,11 @@ def test_only_the_recorded_layers_are_collapsed():
     model = HeadWithExperts()
     model.bias_free = torch.nn.Module()  # passes the structural fallback: only a record tells it apart
     model.bias_free.experts = torch.nn.Module()
-    model.bias_free.experts.proj = torch.nn.Linear(4, 4, bias=False)
+    model.bias_free.experts.fc1 = torch.nn.Linear(4, 4, bias=False)
     sd = model.state_dict()
     record = expert_layer_record(model)['expert_layers']
     out = collapse_state_dict(sd, layers=record)
-    assert torch.equal(out['bias_free.experts.proj.weight'], sd['bias_free.experts.proj.weight'])
+    assert torch.equal(out['bias_free.experts.fc1.weight'], sd['bias_free.experts.fc1.weight'])
     only_first = collapse_state_dict(sd, layers=record[:1])
     assert 'backbone.layers.1.ffn.layers.0.0.weight' in only_first
     assert 'backbone.layers.3.ffn.experts.layers.0.0.weight' in only_first
@@ -170,12 +170,12 @@ def test_convert_ewa_collapses_the_layers_the_checkpoint_records(tmp_path):
     model = HeadWithExperts()
     model.bias_free = torch.nn.Module()
     model.bias_free.experts = torch.nn.Module()
-    model.bias_free.experts.proj = torch.nn.Linear(4, 4, bias=False)
+    model.bias_free.experts.fc1 = torch.nn.Linear(4, 4, bias=False)
     sd = model.state_dict()
     ckpt = dict(meta=dict(seed=0, mmewa=expert_layer_record(model)), state_dict=sd)
     out = convert_ewa.collapse_checkpoint(ckpt, 'x.pth')
     assert out['meta']['ewa_collapsed']['layers'] == ['backbone.layers.1.ffn', 'backbone.layers.3.ffn']
-    key = 'bias_free.experts.proj.weight'
+    key = 'bias_free.experts.fc1.weight'
     assert torch.equal(out['state_dict'][key], sd[key])
     legacy = convert_ewa.collapse_checkpoint(dict(meta=dict(seed=0), state_dict=sd), 'x.pth')
     assert key not in legacy['state_dict']  # without a record: the heuristic, which cannot tell

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# The quick-start demo on real data (CPU, a few minutes): train a tiny EWA ViT segmentor on CamVid,
-# collapse it with convert_ewa.py (--verify), then test it with the *standard* config and compare
-# with the EWA model before collapse.
-#   bash tools/demo.sh [CAMVID_ROOT]      (default: data/camvid, else ../shared/data/camvid)
+# The quick-start demo on real CamVid images (CPU, about a minute on the embedded sample): train a tiny
+# EWA ViT segmentor, collapse it with convert_ewa.py (--verify), then test it with the *standard* config
+# and check that it scores exactly like the EWA model before collapse.
+#   bash tools/demo.sh               the embedded sample, samples/camvid (24 train / 12 test frames, 240x180)
+#   bash tools/demo.sh CAMVID_ROOT   a full CamVid (img_dir/{train,test}, ann_dir/{train,test})
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-DATA=${1:-}
-if [[ -z "$DATA" ]]; then
-  for candidate in data/camvid "${MMEWA_DATA:-../shared/data}/camvid"; do
-    [[ -d "$candidate/img_dir/train" ]] && DATA=$candidate && break
-  done
+if [[ $# -gt 0 ]]; then
+  DATA=$1
+  WHAT="CamVid at $DATA"
+else
+  DATA=samples/camvid
+  WHAT="the embedded CamVid sample, $DATA (mechanics, not accuracy; pass a full CamVid root to use it)"
 fi
-if [[ -z "$DATA" || ! -d "$DATA/img_dir/train" ]]; then
-  echo "demo: CamVid not found: expected img_dir/{train,val} and ann_dir/{train,val} under data/camvid" \
-       "(or pass its path: bash tools/demo.sh PATH)" >&2
-  exit 2
-fi
+for split in train test; do
+  if [[ ! -d "$DATA/img_dir/$split" || ! -d "$DATA/ann_dir/$split" ]]; then
+    echo "demo: $DATA is not a CamVid root: it needs img_dir/$split and ann_dir/$split" \
+         "(run with no argument for the embedded sample, or: bash tools/demo.sh PATH/TO/camvid)" >&2
+    exit 2
+  fi
+done
+NUM_TEST=$(find "$DATA/img_dir/test" -name '*.jpg' | wc -l)
+echo "demo: data = $WHAT"
 ITERS=${ITERS:-200}
 WORK=${WORK:-work_dirs/demo}
 [[ -n "${VIRTUAL_ENV:-}" || ! -f .venv/bin/activate ]] || source .venv/bin/activate
@@ -28,7 +34,7 @@ python tools/train.py configs/demo/seg_ewa_vit_tiny.py --work-dir "$WORK/ewa" \
 echo "== 2/4 collapse the experts into plain FFNs"
 python tools/convert_ewa.py "$WORK/ewa/iter_$ITERS.pth" "$WORK/collapsed.pth" \
     --verify configs/demo/seg_ewa_vit_tiny.py configs/demo/seg_vit_tiny.py --verify-size 64 64
-echo "== 3/4 test the EWA model (eval = experts' mean) on the CamVid test split (233 images)"
+echo "== 3/4 test the EWA model (eval = experts' mean) on the CamVid test split ($NUM_TEST images)"
 python tools/test.py configs/demo/seg_ewa_vit_tiny.py "$WORK/ewa/iter_$ITERS.pth" --work-dir "$WORK/test_ewa" \
     --metrics-out "$WORK/ewa_metrics.json" --cfg-options $DATA_OPTS
 echo "== 4/4 test the collapsed checkpoint with the *standard* VisionTransformer config"

@@ -3,7 +3,6 @@ Runner on real COCO128 images with EWA, and their collapsed checkpoints load int
 from pathlib import Path
 
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from runner_utils import ewa_hook
@@ -11,6 +10,7 @@ from runner_utils import ewa_hook
 import mmewa  # noqa: F401
 from mmewa import collapse_state_dict, expert_spread
 from mmewa.builder import build_model
+from mmewa.checkpoint import load_checkpoint
 from mmewa.engine import find_expert_layers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,6 @@ def test_ewa_swin_detector_trains_on_real_images_and_collapses_to_twin(detector,
     assert len(layers) == 6  # every other of Swin-T's 2 + 2 + 6 + 2 blocks
     assert all(expert_spread(m.expert_parameters()).item() > 0 for m in layers.values())
 
-    state = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)['state_dict']
+    state = load_checkpoint(tmp_path / 'epoch_1.pth')['state_dict']  # weights-only, MMEngine types allowed
     standard = build_model(str(CFG).format(f'{detector}_'))
     standard.load_state_dict(collapse_state_dict(state), strict=True)

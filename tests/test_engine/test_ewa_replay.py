@@ -45,6 +45,7 @@ def expected_share_rate(i: int, schedule: str) -> float | None:
 
 def check_replay(camvid_root, tmp_path, mode: str, schedule: str) -> None:
     cfg = load_cfg('seg_ewa_vit_tiny.py', tmp_path, camvid_root, iters=ITERS)
+    cfg.experiment_name = tmp_path.name  # its own MessageHub: runners built in one second share a name
     cfg.custom_hooks = [dict(type='EWAHook', share_rate=SHARE, final_share_rate=FINAL, mode=mode,
                              schedule=schedule, begin=BEGIN, end=END, spread_interval=0),
                         dict(type='ExpertProbe', priority='HIGH'),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from mmcv.cnn.bricks.transformer import FFN
+from mmengine.registry import DefaultScope
 from mmdet.models.backbones.pvt import MixFFN as DetMixFFN
 from mmpretrain.models.backbones.deit3 import DeiT3FFN
 from mmpretrain.models.backbones.hivit import Mlp
@@ -128,12 +129,13 @@ def test_a_users_backbone_gets_ewa_by_config_key():
     torch.manual_seed(0)
     named = MODELS.get('EWAVisionTransformer')(**cfg, ewa_cfg=dict(num_experts=2))
     torch.manual_seed(0)
-    by_key = MODELS.build(dict(type='EWABackbone', backbone=dict(type='VisionTransformer', **cfg),
-                               ewa_cfg=dict(num_experts=2)))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # a config's default_scope picks the registry
+        by_key = MODELS.build(dict(type='EWABackbone', backbone=dict(type='VisionTransformer', **cfg),
+                                   ewa_cfg=dict(num_experts=2)))
     assert type(by_key).__name__ == 'EWAVisionTransformer' and by_key.moe_layer_indices == [1, 3]
     for (k1, v1), (k2, v2) in zip(named.state_dict().items(), by_key.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2)
     from mmdet.registry import MODELS as DET
-    with pytest.raises(ValueError, match='depthwise'):
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(ValueError, match='depthwise'):
         DET.build(dict(type='EWABackbone', backbone=dict(type='PyramidVisionTransformerV2', embed_dims=16,
                                                          num_layers=[1, 1, 1, 1]), ewa_cfg=dict()))

@@ -138,8 +138,8 @@ class RoutedMoE(ExpertLayer):
         noise_std: std of Gaussian noise added to the router logits in training (V-MoE), default 0.
         aux_weight: weight of the load-balancing loss; 0 disables it. With ``MoEAuxLossHook`` in the
             config (``collect_aux_loss=True``) the weighted loss of each forward waits in
-            ``pending_aux_loss`` (summed over the forwards of one model call) and the hook adds it to the loss
-            dict; otherwise its gradient is injected into the backward pass (:class:`AddAuxiliaryLoss`).
+            ``pending_aux_loss`` (summed over the forwards of one model call) and the hook adds it to the
+            loss dict; otherwise its gradient is injected into the backward pass (:class:`AddAuxiliaryLoss`).
         renormalize: divide the top-k gates by their sum. ``None`` (default) = ``top_k > 1``: top-2 gates
             sum to 1 as in GShard, so an upcycled layer (identical experts) is the original FFN; top-1
             keeps the raw probability (Switch) so the task loss trains the router (``True`` would make

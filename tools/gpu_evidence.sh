@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Paper-regime evidence on one GPU: a small ViT trained from scratch on CIFAR-100 (10,000 train images, the
+# full 10,000-image test set), baseline vs EWA (4 experts every other block, beta 0.3), several seeds at
+# once on the one GPU. Each seed is a tools/compare_seeds.py run (train both, collapse the EWA checkpoint,
+# test it in the *standard* config, validate every VAL epochs for the learning curves); the seeds are then
+# tabulated together with the paired statistics (t-test, bootstrap interval, verdict) and the curves.
+#
+#   bash tools/gpu_evidence.sh                      # defaults below; ~8 min on one H200 (5 seeds x 2 models)
+#   EPOCHS=2 WARMUP=1 VAL=1 SEEDS="0 1" SUBSET=64 WORKERS=0 bash tools/gpu_evidence.sh   # CPU smoke test
+#
+# Runs on the GPU with mmcv's pure-Python build too (mmcv-lite: no compiled ops): classification and
+# segmentation use no mmcv ops. Detection (RoIAlign, NMS) needs mmcv built with CUDA ops: on a machine with a
+# CUDA toolkit, `FORCE_CUDA=1 bash tools/install.sh` (with a fresh wheel cache) builds them.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PY=${PYTHON:-python}
+DATA=${DATA:-../shared/data/cifar100}
+SEEDS=${SEEDS:-"0 1 2 3 4"}
+EPOCHS=${EPOCHS:-50}
+WARMUP=${WARMUP:-5}                    # linear warm-up epochs, then cosine to EPOCHS
+VAL=${VAL:-10}
+WORKERS=${WORKERS:-2}
+SUBSET=${SUBSET:-}                     # e.g. 64: that many train and test images (smoke tests)
+WORK=${WORK:-work_dirs/gpu_evidence}
+OUT=${OUT:-benchmarks/cls_cifar100_vit-t_from-scratch_gpu.md}
+BASE=configs/ewa_cls/vit-t-p4_1xb128-100e_cifar100-32.py
+EWA=configs/ewa_cls/ewa-vit-t-p4_1xb128-100e_cifar100-32.py
+[[ -d "$DATA/train" && -d "$DATA/test" ]] || { echo "gpu_evidence: no CIFAR-100 class folders under $DATA" \
+  "(set DATA=PATH; tools/make_samples.py describes the layout)" >&2; exit 2; }
+
+persistent=$([[ $WORKERS -gt 0 ]] && echo True || echo False)
+opts=(train_dataloader.dataset.data_root="$DATA" test_dataloader.dataset.data_root="$DATA"
+      train_cfg.max_epochs="$EPOCHS" param_scheduler.0.end="$WARMUP"
+      param_scheduler.1.begin="$WARMUP" param_scheduler.1.end="$EPOCHS"
+      train_dataloader.num_workers="$WORKERS" test_dataloader.num_workers="$WORKERS"
+      train_dataloader.persistent_workers=$persistent test_dataloader.persistent_workers=$persistent
+      default_hooks.checkpoint.interval="$EPOCHS" default_hooks.logger.interval=50)
+if [[ -n "$SUBSET" ]]; then
+  opts+=(train_dataloader.dataset.indices="$SUBSET" test_dataloader.dataset.indices="$SUBSET"
+         train_dataloader.batch_size=16 test_dataloader.batch_size=16)
+fi
+common=(--splits default --metric accuracy/top1 accuracy/top5 --val-interval "$VAL")
+
+echo "[gpu_evidence] $(date -u +%FT%TZ) seeds: $SEEDS, $EPOCHS epochs, data: $DATA"
+mkdir -p "$WORK"
+pids=()
+for seed in $SEEDS; do   # one work dir per seed: the parallel runs share no file
+  $PY tools/compare_seeds.py "$BASE" "$EWA" --seeds "$seed" --work-dir "$WORK/runs/seed$seed" "${common[@]}" \
+      --cfg-options "${opts[@]}" > "$WORK/seed$seed.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+[[ $status == 0 ]] || echo "[gpu_evidence] some seeds failed: see $WORK/seed*.log" >&2
+
+echo "[gpu_evidence] $(date -u +%FT%TZ) tabulating"
+mkdir -p "$WORK/all"
+for seed in $SEEDS; do
+  [[ -e "$WORK/all/seed$seed" ]] || ln -s "../runs/seed$seed/seed$seed" "$WORK/all/seed$seed"
+done
+$PY tools/compare_seeds.py "$BASE" "$EWA" --seeds $SEEDS --work-dir "$WORK/all" "${common[@]}" \
+    --from-results --out "$OUT" --curves "${OUT%.md}.png" --cfg-options "${opts[@]}"
+echo "[gpu_evidence] $(date -u +%FT%TZ) done: $OUT"
+exit $status
