@@ -152,8 +152,8 @@ def collapse_model(model: nn.Module, *, approximate: bool = False) -> nn.Module:
                             'the average of its experts; pass approximate=True to collapse it anyway')
     if '' in layers:
         raise CollapseError('collapse_model replaces expert layers inside a model; to collapse a single '
-                            'layer, call its to_ffn()')
+                            'layer, call its to_dense()')
     for name, layer in layers.items():
         parent_name, _, child_name = name.rpartition('.')
-        setattr(model.get_submodule(parent_name), child_name, layer.to_ffn())
+        setattr(model.get_submodule(parent_name), child_name, layer.to_dense())
     return model

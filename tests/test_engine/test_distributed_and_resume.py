@@ -154,7 +154,7 @@ model = dict(decode_head=dict(norm_cfg=None))  # drop-path 0.1 and random crops 
 randomness = dict(seed=0, diff_rank_seed=True)  # every rank its own RNG streams
 custom_hooks = [dict(type='EWAHook', share_rate=0.3, begin=1, end=5, spread_interval=0),
                 dict(type='ReplicaSyncHook', interval=1)]
-train_cfg = dict(max_iters=6)
+train_cfg = dict(max_iters=10)  # 8 iterations after the first checkpoint: time to kill
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
 """
 
@@ -199,16 +199,16 @@ def test_ddp_resume_after_sigkill_restores_every_ranks_rng(camvid_root, tmp_path
         os.kill(pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, 'the run finished before it could be killed'
-    assert not (killed / 'iter_6.pth').exists()
+    assert not (killed / 'iter_10.pth').exists()
 
     resumed = run(train_cmd(killed, '--resume'))
     log = resumed.stdout + resumed.stderr
-    assert 'Advance dataloader' in log and 'all ranks bit-identical at iteration 6' in log
-    a, b = weights(tmp_path / 'straight' / 'iter_6.pth'), weights(killed / 'iter_6.pth')
+    assert 'Advance dataloader' in log and 'all ranks bit-identical at iteration 10' in log
+    a, b = weights(tmp_path / 'straight' / 'iter_10.pth'), weights(killed / 'iter_10.pth')
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    straight = load_checkpoint(tmp_path / 'straight' / 'iter_6.pth')['ewa_hook']
-    assert straight['num_updates'] == load_checkpoint(killed / 'iter_6.pth')['ewa_hook']['num_updates'] == 4
+    straight = load_checkpoint(tmp_path / 'straight' / 'iter_10.pth')['ewa_hook']
+    assert straight['num_updates'] == load_checkpoint(killed / 'iter_10.pth')['ewa_hook']['num_updates'] == 4
     ranks = straight['rank_rng']
     assert len(ranks) == 2 and not torch.equal(ranks[0]['torch'], ranks[1]['torch'])
     assert not torch.equal(ranks[0]['partition']['cpu'], ranks[1]['partition']['cpu'])

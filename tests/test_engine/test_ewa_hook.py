@@ -181,3 +181,10 @@ def test_optim_wrapper_dict_averages_when_the_experts_optimizer_stepped():
     step(experts)(model)
     hook.after_train_iter(runner, 4)
     assert hook.num_updates == 2
+
+
+def test_an_optimizer_without_step_hooks_is_a_clear_error():
+    model = ExpertToy()
+    not_torch = SimpleNamespace(param_groups=[dict(params=list(model.parameters()))])
+    with pytest.raises(TypeError, match='EWAHook needs a torch.optim.Optimizer'):
+        attach(model, SimpleNamespace(optimizer=not_torch))

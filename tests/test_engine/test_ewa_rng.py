@@ -21,7 +21,13 @@ class RNGProbe(Hook):
         generators = {id(m.partition_generator): m.partition_generator
                       for m in find_expert_layers(runner.model).values()}
         self.first = dict(iter=runner.iter, torch=torch.get_rng_state(),
-                          partition=[g.get_state() for g in generators.values()])
+                          partition=[g.get_state() for g in generators.values()],
+                          device=[g.device for g in generators.values()])
+
+
+def seeded_state(first: dict, seed: int) -> torch.Tensor:
+    """The state of a fresh partition generator of rank 0, on the device the layers are on."""
+    return torch.Generator(first['device'][0]).manual_seed(partition_seed(seed, 0)).get_state()
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -41,8 +47,7 @@ def run(tmp_path, camvid_root, name, iters=4, **cfg_overrides):
 def test_partition_draws_from_a_seeded_generator_of_its_own(camvid_root, tmp_path):
     runner, first = run(tmp_path, camvid_root, 'a', iters=2)
     assert len(first['partition']) == 1  # one generator per device, shared by the EWA layers
-    seeded = torch.Generator().manual_seed(partition_seed(runner.seed, 0))
-    assert torch.equal(first['partition'][0], seeded.get_state())
+    assert torch.equal(first['partition'][0], seeded_state(first, runner.seed))
     assert partition_seed(0, 0) != partition_seed(0, 1)  # ranks draw different partitions
     assert partition_seed(0, 0) != 0  # and not the global RNG's stream of the same seed
     assert all(m.partition_generator is None for m in find_expert_layers(runner.model).values())
@@ -72,7 +77,8 @@ def test_resume_restores_this_ranks_states_and_the_update_count(camvid_root, tmp
                          load_from=str(tmp_path / 'straight' / 'iter_2.pth'))
     assert first['iter'] == 2
     assert torch.equal(first['torch'], saved['rank_rng'][0]['torch'])
-    assert torch.equal(first['partition'][0], saved['rank_rng'][0]['partition']['cpu'])
+    assert list(saved['rank_rng'][0]['partition']) == [str(first['device'][0])]
+    assert torch.equal(first['partition'][0], saved['rank_rng'][0]['partition'][str(first['device'][0])])
     assert ewa_hook(resumed).num_updates == 4
 
 
@@ -85,6 +91,5 @@ def test_checkpoints_with_the_old_single_rng_state_still_resume(camvid_root, tmp
     torch.save(ckpt, old)
     resumed, first = run(tmp_path, camvid_root, 'resumed', resume=True, load_from=str(old))
     assert torch.equal(first['torch'], old_rng)
-    assert torch.equal(first['partition'][0],
-                       torch.Generator().manual_seed(partition_seed(resumed.seed, 0)).get_state())
+    assert torch.equal(first['partition'][0], seeded_state(first, resumed.seed))
     assert ewa_hook(resumed).num_updates == 9

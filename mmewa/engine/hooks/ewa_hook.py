@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, get_rank, get_world_size
+from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
@@ -148,6 +148,10 @@ class EWAHook(Hook):
         self._seed_partition_generators(runner)
 
     def after_train(self, runner) -> None:
+        if self._gathered is not None:
+            # Leave together: after the final gather, a rank that exited while rank 0 still wrote the last
+            # checkpoint aborted in gloo's teardown (std::terminate; torch 2.14, 2 CPU ranks, 3 runs of 3).
+            barrier()
         for handle in self._step_handles:
             handle.remove()
         self._step_handles = []
@@ -167,6 +171,10 @@ class EWAHook(Hook):
             runner.logger.warning('EWAHook: no optimizer holds the expert parameters (are they frozen?); '
                                   'averaging after every step of any optimizer')
             holding = optimizers
+        for o in holding:
+            if not callable(getattr(o, 'register_step_post_hook', None)):
+                raise TypeError(f'EWAHook needs a torch.optim.Optimizer (it watches its steps through '
+                                f'register_step_post_hook), got {type(o).__name__}; use a torch optimizer')
         self._step_handles = [o.register_step_post_hook(self._on_optimizer_step) for o in holding]
 
     def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, args, kwargs) -> None:
