@@ -17,6 +17,16 @@ from .partition import random_partition
 PARTITIONS = ('batch', 'sample')
 
 
+def _recomputing() -> bool:
+    """Whether this forward runs inside a backward pass, i.e. activation checkpointing recomputes it.
+
+    ``torch.utils.checkpoint`` (reentrant or not) restores the *global* RNG before recomputing, but not a
+    private partition generator; the recomputed forward must reuse the partition of the original one.
+    """
+    task_id = getattr(torch._C, '_current_graph_task_id', None)
+    return task_id is not None and task_id() != -1
+
+
 class EWAMoE(ExpertLayer):
     """Training: the tokens are split into ``num_experts`` random groups of equal size (no router, nothing
     dropped) and each expert processes its group. Eval: the experts' mean is applied to every token,
@@ -26,10 +36,11 @@ class EWAMoE(ExpertLayer):
     ``partition``: ``'batch'`` (one random permutation of all tokens of the batch, the default) or
     ``'sample'`` (each sample's tokens are partitioned separately, needs ``[..., L, C]`` input).
     ``partition_generator``: a ``torch.Generator`` for the partition (``None``: the global RNG).
+    Under activation checkpointing (``with_cp``) the recomputed forward reuses the layer's last partition.
     """
 
     class_prefix = 'EWA'
-    strategy_attrs = ('partition', 'partition_generator')
+    strategy_attrs = ('partition', 'partition_generator', '_last_partition')
     known_classes: dict[type, type] = {}
 
     def _setup_strategy(self, partition: str = 'batch') -> None:
@@ -37,6 +48,7 @@ class EWAMoE(ExpertLayer):
             raise ValueError(f'partition must be one of {PARTITIONS}, got {partition!r}')
         self.partition = partition
         self.partition_generator: torch.Generator | None = None
+        self._last_partition: tuple | None = None
 
     def moe_mlp(self, x: torch.Tensor) -> torch.Tensor:
         """Gather each expert's tokens into ``[E, n, C]``, one batched pass, scatter back."""
@@ -45,8 +57,13 @@ class EWAMoE(ExpertLayer):
             groups, tokens = math.prod(x.shape[:-2]), x.shape[-2]
         else:
             groups, tokens = 1, x.numel() // C
-        part = random_partition(tokens, self.num_experts, groups, x.device,
-                                generator=self.partition_generator)
+        key = (groups, tokens, x.device)
+        if _recomputing() and self._last_partition is not None and self._last_partition[0] == key:
+            part = self._last_partition[1]  # activation checkpointing re-runs this forward: same partition
+        else:
+            part = random_partition(tokens, self.num_experts, groups, x.device,
+                                    generator=self.partition_generator)
+            self._last_partition = (key, part)
         flat = x.reshape(groups * tokens, C)
         grouped = flat.index_select(0, part.gather_index).view(self.num_experts, -1, C)
         out = self.experts(grouped)
