@@ -292,10 +292,36 @@ def mmcv_ffn_triple(dims: int, num_experts: int) -> tuple[nn.Module, nn.Module, 
     return dense, ewa, LoopMoE(ewa)
 
 
+def family_triple(make_dense: Callable[[int], nn.Module]) -> Callable[[int, int], tuple]:
+    """(dense MLP, its EWA expert layer, the loop MoE) for an MLP family other than mmcv's FFN."""
+    def triple(dims: int, num_experts: int) -> tuple[nn.Module, nn.Module, nn.Module]:
+        from mmewa import EWAMoE
+        dense = make_dense(dims)
+        ewa = EWAMoE.from_mlp(dense, num_experts)
+        return dense, ewa, LoopMoE(ewa)
+    return triple
+
+
+def _deit3_ffn(dims: int) -> nn.Module:
+    from mmpretrain.models.backbones.deit3 import DeiT3FFN
+    return DeiT3FFN(dims, 4 * dims, act_cfg=dict(type='GELU'), use_layer_scale=False)  # (1e-5 scale: ~no MLP)
+
+
+def _swiglu_ffn(dims: int) -> nn.Module:  # EVA-02's: hidden 8/3 x dims, sub-LN
+    from mmpretrain.models.utils import SwiGLUFFN
+    return SwiGLUFFN(dims, dims * 8 // 3, norm_cfg=dict(type='LN'))
+
+
+def _timm_mlp(dims: int) -> nn.Module:  # fc1 / act / fc2 (mmpretrain's HiViT Mlp)
+    from mmpretrain.models.backbones.hivit import Mlp
+    return Mlp(dims, 4 * dims)
+
+
 # MLP family -> (dims, num_experts) -> (dense module, its expert layer, the per-expert loop reference).
 # Section 2 times every family given to --ffn-families; a new MLP family adds one entry here.
 FFN_FAMILIES: dict[str, Callable[[int, int], tuple[nn.Module, nn.Module, nn.Module]]] = dict(
-    mmcv_ffn=mmcv_ffn_triple)
+    mmcv_ffn=mmcv_ffn_triple, deit3_ffn=family_triple(_deit3_ffn), swiglu_ffn=family_triple(_swiglu_ffn),
+    timm_mlp=family_triple(_timm_mlp))
 
 
 def ffn_variants(dims: int, num_experts: int, device: torch.device,

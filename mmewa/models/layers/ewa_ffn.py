@@ -23,6 +23,8 @@ def _recomputing() -> bool:
     ``torch.utils.checkpoint`` (reentrant or not) restores the *global* RNG before recomputing, but not a
     private partition generator; the recomputed forward must reuse the partition of the original one.
     """
+    if torch.compiler.is_compiling():  # traced graphs: torch.compile handles its own recomputation
+        return False
     task_id = getattr(torch._C, '_current_graph_task_id', None)
     return task_id is not None and task_id() != -1
 
