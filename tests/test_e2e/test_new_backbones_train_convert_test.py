@@ -21,30 +21,31 @@ BEIT = dict(type='BEiT', img_size=(64, 64), patch_size=16, embed_dims=64, num_la
 PVT = dict(type='PyramidVisionTransformer', pretrain_img_size=128, embed_dims=32, num_stages=2,
            num_layers=[2, 2], num_heads=[1, 2], patch_sizes=[4, 2], strides=[4, 2], sr_ratios=[2, 1],
            mlp_ratios=[2, 2], out_indices=(0, 1), drop_path_rate=0.1)
+SLIDE = dict(test_cfg=dict(mode='slide', crop_size=(64, 64), stride=(32, 32)))  # BEiT's tables are 4x4
 CASES = {
-    'mmseg.BEiT': ('seg_ewa_vit_tiny.py', 'seg_vit_tiny.py', BEIT, None, 'camvid_root', ('mIoU', 'aAcc')),
-    'mmdet.PyramidVisionTransformer': ('det_ewa_swin_tiny.py', 'det_swin_tiny.py', PVT, [32, 64],
-                                       'coco128_root', ('coco/bbox_mAP', 'coco/segm_mAP')),
+    'mmseg.BEiT': ('seg_ewa_vit_tiny.py', 'seg_vit_tiny.py', BEIT, SLIDE, 'camvid_root', ('mIoU', 'aAcc')),
+    'mmdet.PyramidVisionTransformer': ('det_ewa_swin_tiny.py', 'det_swin_tiny.py', PVT,
+                                       dict(neck=dict(in_channels=[32, 64])), 'coco128_root',
+                                       ('coco/bbox_mAP', 'coco/segm_mAP')),
 }
 
 
-def with_backbone(cfg, backbone: dict, neck_in: list[int] | None, ewa: bool):
+def with_backbone(cfg, backbone: dict, model: dict, ewa: bool):
+    """The demo config with ``backbone`` (its EWA twin if ``ewa``) and the ``model`` overrides it needs."""
     cfg = copy.deepcopy(cfg)
     b = dict(backbone, _delete_=True)
     if ewa:
         b.update(type='EWA' + b['type'], ewa_cfg=EWA_CFG)
-    cfg.merge_from_dict(dict(model=dict(backbone=b)))
-    if neck_in is not None:
-        cfg.model.neck.in_channels = neck_in
+    cfg.merge_from_dict(dict(model=dict(model, backbone=b)))
     return cfg
 
 
 @pytest.mark.parametrize('name', list(CASES))
 def test_new_backbone_trains_converts_and_scores_identically(name, request, tmp_path, capsys):
-    ewa_name, std_name, backbone, neck_in, data_fixture, metric_keys = CASES[name]
+    ewa_name, std_name, backbone, model, data_fixture, metric_keys = CASES[name]
     data_root = request.getfixturevalue(data_fixture)
-    ewa_cfg = with_backbone(load_cfg(ewa_name, tmp_path / 'ewa', data_root), backbone, neck_in, ewa=True)
-    std_cfg = with_backbone(load_cfg(std_name, tmp_path / 'std', data_root), backbone, neck_in, ewa=False)
+    ewa_cfg = with_backbone(load_cfg(ewa_name, tmp_path / 'ewa', data_root), backbone, model, ewa=True)
+    std_cfg = with_backbone(load_cfg(std_name, tmp_path / 'std', data_root), backbone, model, ewa=False)
     runner = train(ewa_cfg)
     assert ewa_hook(runner).num_updates == runner.iter > 0
     ckpt = tmp_path / 'ewa' / f'iter_{runner.iter}.pth'
