@@ -13,6 +13,8 @@ class Case:
     frozen: dict = field(default_factory=dict)  # upstream freezing kwargs for the freezing test
     ckpt_prefix: str = ''  # key prefix the upstream Pretrained loader expects (mmdet Swin: 'backbone.')
     with_cp: bool = False  # the upstream backbone takes `with_cp`
+    atol: float = 0.0  # eval(twin) vs upstream(collapsed): 0 = bit for bit; MixFFN's 1x1 convs round
+    # differently from the same matmul on tokens (and differently per thread count)
 
     @property
     def id(self) -> str:
@@ -48,7 +50,7 @@ CASES = [
     Case('mmseg', 'SVT', dict(TWINS, windiow_sizes=[4, 4], norm_after_stage=True)),
     Case('mmdet', 'SwinTransformer', SWIN_SMALL, frozen=dict(frozen_stages=1), ckpt_prefix='backbone.',
          with_cp=True),
-    Case('mmdet', 'PyramidVisionTransformer', PVT),
+    Case('mmdet', 'PyramidVisionTransformer', PVT, atol=1e-5),
     Case('mmpretrain', 'VisionTransformer', dict(PRE, drop_path_rate=0.1), frozen=dict(frozen_stages=2)),
     Case('mmpretrain', 'DeiT3', dict(PRE, drop_path_rate=0.1)),
     Case('mmpretrain', 'BEiTViT', PRE, frozen=dict(frozen_stages=2)),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 
 from mmengine.registry import Registry
 from torch import nn
@@ -35,9 +34,19 @@ def _backbone_builder(registry: Registry):
     return EWABackbone
 
 
+def _library(name: str):
+    """The library if it is installed, else ``None`` (any other import error is a broken install: raised)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        return None
+
+
 installed: dict[str, object] = {}
 for _lib, _module in LIBRARIES.items():
-    if importlib.util.find_spec(_lib) is not None:
+    if _library(_lib) is not None:
         installed[_lib] = importlib.import_module(f'{__name__}.{_module}')
         _registry = importlib.import_module(f'{_lib}.registry').MODELS
         _registry.register_module(name='EWABackbone', module=_backbone_builder(_registry))

@@ -109,7 +109,9 @@ def _mmpretrain_classes() -> dict[str, type]:
     try:
         from mmpretrain.models.backbones.deit3 import DeiT3FFN
         from mmpretrain.models.utils import SwiGLUFFN
-    except ImportError:
+    except ModuleNotFoundError as e:  # mmpretrain is optional
+        if e.name != 'mmpretrain':
+            raise
         return {}
     return dict(DeiT3FFN=DeiT3FFN, SwiGLUFFN=SwiGLUFFN)
 
@@ -119,13 +121,15 @@ def _mixffn_classes() -> dict[str, type]:
     try:
         from mmdet.models.backbones.pvt import MixFFN as DetMixFFN
         found['mmdet'] = DetMixFFN
-    except ImportError:
-        pass
+    except ModuleNotFoundError as e:
+        if e.name != 'mmdet':
+            raise
     try:
         from mmseg.models.backbones.mit import MixFFN as SegMixFFN
         found['mmseg'] = SegMixFFN
-    except ImportError:
-        pass
+    except ModuleNotFoundError as e:
+        if e.name != 'mmseg':
+            raise
     return found
 
 
