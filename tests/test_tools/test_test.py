@@ -59,7 +59,9 @@ def test_seg_out_writes_label_maps_and_metrics_out_the_metrics(camvid_root, tmp_
     pngs = sorted(preds.glob('*.png'))
     assert len(pngs) == 3
     first = np.asarray(Image.open(pngs[0]))
-    assert first.shape == (360, 480) and first.max() <= 10  # full-size label map with the 11 classes
+    label = next((camvid_root / 'ann_dir').rglob(pngs[0].name))  # the ground truth of that frame
+    assert first.shape == np.asarray(Image.open(label)).shape  # a full-size label map (not the 72 px input)
+    assert first.max() <= 10  # with the 11 classes
     written = json.loads(metrics_file.read_text())
     assert set(written) == {'aAcc', 'mIoU', 'mAcc'}
     assert written['mIoU'] == pytest.approx(float(metrics['mIoU']))
