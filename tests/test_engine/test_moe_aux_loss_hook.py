@@ -60,7 +60,7 @@ def test_loss_dict_entry_equals_the_injected_gradient():
     losses = collected(x, t)
     assert set(losses) == {'loss_task', 'loss_moe_aux', 'moe_balance'}
     aux = collected.ffn.aux_loss
-    assert 1.0 <= aux.item() < 4.0  # E * sum f_e P_e: 1 when balanced, E when collapsed
+    assert 0.5 < aux.item() < 4.0  # E * sum f_e P_e: 1 when balanced (can dip below), E when collapsed
     torch.testing.assert_close(losses['loss_moe_aux'].detach(), AUX_WEIGHT * aux, rtol=0, atol=0)
     torch.testing.assert_close(losses['moe_balance'], aux, rtol=0, atol=0)
     loss, log = collected.parse_losses(losses)

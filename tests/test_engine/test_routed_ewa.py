@@ -29,7 +29,8 @@ def test_early_ewa_window_on_routed_moe_with_aux_loss_in_the_loss_dict(camvid_ro
     aux = runner.message_hub.get_scalar('train/loss_moe_aux').data[0]
     balance = runner.message_hub.get_scalar('train/moe_balance').data[0]
     assert len(aux) == len(balance) == 4
-    assert all(1.0 <= b < NUM_EXPERTS for b in balance), balance  # mean of E*sum(f*P): 1 when balanced
+    # E * sum(f * P): 1 when balanced (f uniform), up to E when collapsed; slightly below 1 is possible
+    assert all(0.5 < b < NUM_EXPERTS for b in balance), balance
     for a, b in zip(aux, balance):
         assert a == pytest.approx(0.01 * 2 * b, rel=1e-5)  # aux_weight * sum over the 2 routed layers
     last = {n: m.aux_loss.item() for n, m in layers.items()}
