@@ -7,7 +7,8 @@ so the result has exactly the keys of the standard (upstream) model.
 Which layers are mmewa's is recorded in the training checkpoint (``meta['mmewa']``, written by
 :class:`~mmewa.engine.EWAHook` and :class:`~mmewa.engine.MoEAuxLossHook`), so an unrelated module that
 happens to be called ``experts`` (an MoE head) is left alone. Checkpoints without the record fall back to
-the structure mmewa's layers have always had: ``<layer>.experts.layers.*`` with one expert count.
+the structure of mmewa's layers: an MLP family's first child under ``<layer>.experts.`` (``layers``,
+``w12`` or ``fc1``) and one expert count over all of the layer's expert tensors.
 """
 from __future__ import annotations
 

@@ -14,8 +14,11 @@ EWABEiTViT = ewa_twin(cls_.BEiTViT)
 EWAViTEVA02 = ewa_twin(cls_.ViTEVA02)
 
 
-class EWAPretrainSwinTransformer(ewa_twin(cls_.SwinTransformer, 'EWAPretrainSwinTransformer')):
-    __doc__ = ewa_twin(cls_.SwinTransformer).__doc__
+_SwinTwin = ewa_twin(cls_.SwinTransformer, 'EWAPretrainSwinTransformer')
+
+
+class EWAPretrainSwinTransformer(_SwinTwin):
+    __doc__ = _SwinTwin.__doc__
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         # mmpretrain converts old (version < 2) Swin checkpoints only when `self.__class__ is

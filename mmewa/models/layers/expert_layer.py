@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .experts import STACKED_LEAVES, StackedMLP
-from .families import family_of
+from .families import MLPFamily, family_of
 
 
 def check_num_experts(num_experts: int, name: str = 'num_experts') -> int:
@@ -28,6 +28,15 @@ def check_num_experts(num_experts: int, name: str = 'num_experts') -> int:
     if isinstance(num_experts, bool) or not isinstance(num_experts, int) or num_experts < 1:
         raise ValueError(f'{name} must be an integer >= 1, got {num_experts!r}')
     return num_experts
+
+
+def supported_family(module: nn.Module) -> MLPFamily:
+    """The MLP family of ``module``; one clear error if it is none mmewa knows."""
+    family = family_of(module)
+    if family is None:
+        raise ValueError(f'{type(module).__name__} is not a supported transformer MLP; supported: mmcv FFN, '
+                         'DeiT3FFN, SwiGLUFFN(Fused), timm-style Mlp (fc1/act/fc2), token-wise MixFFN')
+    return family
 
 
 class ExpertLayer:
@@ -50,11 +59,7 @@ class ExpertLayer:
 
     def _become_experts(self, num_experts: int, **strategy: Any) -> None:
         """Move the family's MLP children into ``experts`` as ``num_experts`` exact copies."""
-        family = family_of(self)
-        if family is None:
-            raise ValueError(f'{type(self).__name__} is not a supported transformer MLP; supported: mmcv '
-                             'FFN, DeiT3FFN, SwiGLUFFN(Fused), timm-style Mlp (fc1/act/fc2), token-wise '
-                             'MixFFN')
+        family = supported_family(self)
         self.mlp_family = family
         names = family.core_children(self)
         children = {name: getattr(self, name) for name in names}
@@ -176,18 +181,12 @@ def upcycle(module: nn.Module, strategy: type, num_experts: int, **options: Any)
     """An expert copy of ``module`` (any supported MLP): every expert is an exact copy of its MLP."""
     if isinstance(module, ExpertLayer):
         raise ValueError(f'{type(module).__name__} already has experts')
-    if family_of(module) is None:
-        raise ValueError(f'{type(module).__name__} is not a supported transformer MLP; supported: mmcv FFN, '
-                         'DeiT3FFN, SwiGLUFFN(Fused), timm-style Mlp (fc1/act/fc2), token-wise MixFFN')
-    family_of(module).check(module)
+    supported_family(module).check(module)
     layer = copy.deepcopy(module)
     layer.__class__ = strategy.known_classes.get(type(module)) or expert_class(strategy, type(module))
     layer._become_experts(num_experts, **options)
     return layer
 
 
-def is_expert_layer(module: nn.Module) -> bool:
-    return isinstance(module, ExpertLayer)
-
-
-__all__ = ['ExpertLayer', 'check_num_experts', 'expert_class', 'upcycle', 'is_expert_layer', 'STACKED_LEAVES']
+__all__ = ['ExpertLayer', 'check_num_experts', 'expert_class', 'supported_family', 'upcycle',
+           'STACKED_LEAVES']

@@ -137,12 +137,7 @@ class StackedLinear(nn.Module):
             dense = nn.utils.skip_init(nn.Conv2d, self.in_features, self.out_features, 1, **kw)
         else:
             dense = nn.utils.skip_init(nn.Linear, self.in_features, self.out_features, **kw)
-        with torch.no_grad():
-            dense.weight.copy_(expert_mean(self.weight))
-            if self.bias is not None:
-                dense.bias.copy_(expert_mean(self.bias))
-        _copy_requires_grad(self, dense)
-        return dense
+        return _fill_with_mean(self, dense)
 
     def extra_repr(self) -> str:
         return (f'num_experts={self.num_experts}, in_features={self.in_features}, '
@@ -191,13 +186,7 @@ class StackedLayerNorm(nn.Module):
         kw = {} if ref is None else dict(device=ref.device, dtype=ref.dtype)
         dense = nn.LayerNorm(self.normalized_shape, self.eps, self.elementwise_affine, bias=self.has_bias,
                              **kw)
-        with torch.no_grad():
-            if self.weight is not None:
-                dense.weight.copy_(expert_mean(self.weight))
-            if self.bias is not None:
-                dense.bias.copy_(expert_mean(self.bias))
-        _copy_requires_grad(self, dense)
-        return dense
+        return _fill_with_mean(self, dense)
 
     def extra_repr(self) -> str:
         return f'num_experts={self.num_experts}, normalized_shape={self.normalized_shape}, eps={self.eps}'
@@ -206,10 +195,13 @@ class StackedLayerNorm(nn.Module):
 STACKED_LEAVES = (StackedLinear, StackedLayerNorm)
 
 
-def _copy_requires_grad(src: nn.Module, dst: nn.Module) -> None:
-    """A collapsed leaf is frozen where its experts are (weights and biases by name)."""
-    for name, p in src.named_parameters():
-        getattr(dst, name).requires_grad_(p.requires_grad)
+@torch.no_grad()
+def _fill_with_mean(stacked: nn.Module, dense: nn.Module) -> nn.Module:
+    """``dense`` (a stacked leaf's collapsed module) gets each parameter's experts' mean, by name, and is
+    frozen where the experts are."""
+    for name, p in stacked.named_parameters():
+        getattr(dense, name).copy_(expert_mean(p)).requires_grad_(p.requires_grad)
+    return dense
 
 
 def _stack_leaf(m: nn.Module, num_experts: int) -> nn.Module:

@@ -48,7 +48,6 @@ def test_norm_eval_and_frozen_exclude_like_upstream():
     check_train_modes(up, tw)
 
 
-
 @pytest.mark.parametrize('exclude', [['all'], [],
                                      ['pos_embed'], ['layers.1'],
                                      ['layers.1.ffn']])

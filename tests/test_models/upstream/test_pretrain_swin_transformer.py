@@ -33,7 +33,6 @@ def test_forward_matches_upstream(options):
     check_forward(SwinTransformer, EWAPretrainSwinTransformer, sizes, **dict(TINY, **options))
 
 
-
 @pytest.mark.parametrize('frozen_stages', [0, 2, 3])
 def test_frozen_stages_and_norm_eval_like_upstream(frozen_stages):
     up, tw = build_pair(SwinTransformer, EWAPretrainSwinTransformer, **TINY, frozen_stages=frozen_stages,

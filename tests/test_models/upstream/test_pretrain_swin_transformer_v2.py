@@ -32,7 +32,6 @@ def test_forward_matches_upstream(options):
     check_forward(SwinTransformerV2, EWASwinTransformerV2, sizes, **dict(TINY, **options))
 
 
-
 @pytest.mark.parametrize('frozen_stages', [0, 2, 3])
 def test_frozen_stages_and_norm_eval_like_upstream(frozen_stages):
     up, tw = build_pair(SwinTransformerV2, EWASwinTransformerV2, **TINY, frozen_stages=frozen_stages,

@@ -40,7 +40,6 @@ def test_forward_matches_upstream(options):
                   **dict(TINY, **options))
 
 
-
 @pytest.mark.parametrize('frozen_stages', [0, 2,
                                            4])
 def test_frozen_stages_like_upstream(frozen_stages):
