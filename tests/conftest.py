@@ -41,6 +41,18 @@ def cifar100_root() -> Path:
 
 
 @pytest.fixture(scope='session')
+def horse_root() -> Path:
+    """Weizmann Horse has no embedded sample (its licence is unstated), so without it the test is skipped."""
+    path = DATA / 'weizmann_horse'
+    if (path / 'annotations' / 'instances_train.json').exists():
+        return path
+    if os.environ.get('MMEWA_REQUIRE_DATA'):
+        pytest.fail(f'MMEWA_REQUIRE_DATA is set but the Weizmann Horse dataset is not at {path}')
+    pytest.skip(f'needs the Weizmann Horse dataset at {path} (or $MMEWA_DATA/weizmann_horse); it has no '
+                'embedded sample because its licence is unstated')
+
+
+@pytest.fixture(scope='session')
 def repo_root() -> Path:
     return ROOT
 
