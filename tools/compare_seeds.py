@@ -13,13 +13,25 @@ split: the baseline, the collapsed EWA model in the baseline config, and the EWA
 running anything. Results: ``results.json`` in the work dir, a markdown table (mean ± std over seeds) and
 the paired statistics of the per-seed differences (t-test, bootstrap interval, verdict). With
 ``--val-interval`` both models are also validated during training and their learning curves are drawn.
+An interrupted training resumes from its last checkpoint; ``--jobs N`` runs N trainings/tests at once,
+each with an equal share of the cores (one thread per run on a 2-core machine with ``--jobs 2``).
+
+A sweep shares one baseline: run each variant with its own ``--ewa-name`` (and its own EWA config or
+``--ewa-cfg-options``), then tabulate them side by side::
+
+    python tools/compare_seeds.py BASE EWA --seeds 0 1 --ewa-name beta0.9 \\
+        --ewa-cfg-options custom_hooks.0.share_rate=0.9 --work-dir work_dirs/sweep
+    python tools/compare_seeds.py BASE EWA --seeds 0 1 --work-dir work_dirs/sweep --from-results \\
+        --variants ewa beta0.9
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -57,6 +69,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='metric keys to tabulate (e.g. coco/bbox_mAP coco/segm_mAP, accuracy/top1)')
     p.add_argument('--out', help='write the markdown table here')
     p.add_argument('--cfg-options', nargs='*', default=[], help='passed to every train/test run')
+    p.add_argument('--ewa-cfg-options', nargs='*', default=[],
+                   help='passed to the EWA training and its pre-collapse tests only (after --cfg-options), '
+                        'for a sweep: e.g. --ewa-name beta0.1 '
+                        '--ewa-cfg-options custom_hooks.0.share_rate=0.1')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs at once (trainings, then tests); each gets cpu_count / jobs threads unless '
+                        'OMP_NUM_THREADS is set')
+    p.add_argument('--variants', nargs='+', metavar='NAME',
+                   help='with --from-results: one summary row per EWA variant (--ewa-name of earlier runs '
+                        'in --work-dir) against the shared baseline, paired by seed')
     p.add_argument('--ewa-name', default='ewa',
                    help='sub-folder name of the EWA runs, to compare several variants with one baseline')
     p.add_argument('--no-collapse', action='store_true',
@@ -74,6 +96,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     for opt in args.split_options:
         if len(opt) < 2 or any('=' not in kv for kv in opt[1:]):
             p.error(f'--split-options wants NAME KEY=VALUE [KEY=VALUE ...], got {" ".join(opt)}')
+    if args.jobs < 1:
+        p.error(f'--jobs wants a positive number of runs, got {args.jobs}')
+    if args.variants and not args.from_results:
+        p.error('--variants tabulates earlier runs: add --from-results '
+                '(run each variant first with --ewa-name)')
     args.val_split = args.val_split or args.splits[0]
     return args
 
@@ -82,12 +109,23 @@ def defined_splits(args: argparse.Namespace) -> dict[str, list[str]]:
     return {opt[0]: opt[1:] for opt in args.split_options}
 
 
-def sh(cmd: list[str], log: Path) -> None:
+def sh(cmd: list[str], log: Path, threads: Optional[int] = None) -> None:
+    """Run a tool of this repository, its output in ``log``; ``threads`` caps its OpenMP/MKL threads."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = None
+    if threads:
+        env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
     with open(log, 'w') as f:
-        proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.run([sys.executable, *cmd], cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
     if proc.returncode:
         raise SystemExit(f'compare_seeds: `{" ".join(cmd)}` failed (exit {proc.returncode}); see {log}')
+
+
+def threads_per_run(args: argparse.Namespace) -> Optional[int]:
+    """Each of ``--jobs`` concurrent runs gets an equal share of the cores (None: leave the default)."""
+    if args.jobs == 1 or 'OMP_NUM_THREADS' in os.environ:
+        return None
+    return max(1, (os.cpu_count() or 1) // args.jobs)
 
 
 def split_options(split: str, defined: Optional[dict[str, list[str]]] = None) -> list[str]:
@@ -117,13 +155,8 @@ def test_cmd(config: str, ckpt: str, work_dir: Path, metrics_json: Path, options
             *(['--cfg-options', *options] if options else [])]
 
 
-def write_val_config(config: str, path: Path, interval: int, cfg_options: list[str]) -> None:
-    """``config`` validating every ``interval`` train-loop units on (a copy of) its own test set.
-
-    Written as a full config because cfg-options cannot copy test_dataloader into a val_dataloader that a
-    CPU config sets to None; ``cfg_options`` are merged before the copy so that a test_dataloader override
-    (e.g. its data_root) reaches validation too.
-    """
+def load_config(config: str, cfg_options: list[str]):
+    """``config`` with ``cfg_options`` merged, as tools/train.py would see it."""
     from mmengine.config import Config, DictAction
 
     cfg = Config.fromfile(config)
@@ -131,12 +164,41 @@ def write_val_config(config: str, path: Path, interval: int, cfg_options: list[s
         parser = argparse.ArgumentParser()
         parser.add_argument('--cfg-options', nargs='+', action=DictAction)
         cfg.merge_from_dict(parser.parse_args(['--cfg-options', *cfg_options]).cfg_options)
+    return cfg
+
+
+def write_val_config(config: str, path: Path, interval: int, cfg_options: list[str]) -> None:
+    """``config`` validating every ``interval`` train-loop units on (a copy of) its own test set.
+
+    Written as a full config because cfg-options cannot copy test_dataloader into a val_dataloader that a
+    CPU config sets to None; ``cfg_options`` are merged before the copy so that a test_dataloader override
+    (e.g. its data_root) reaches validation too.
+    """
+    cfg = load_config(config, cfg_options)
     cfg.val_dataloader = copy.deepcopy(cfg.test_dataloader)
     cfg.val_evaluator = copy.deepcopy(cfg.test_evaluator)
     cfg.val_cfg = dict(type='ValLoop')
     cfg.train_cfg.val_interval = interval
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg.dump(str(path))
+    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.{id(cfg)}.tmp.py')
+    cfg.dump(str(tmp))
+    os.replace(tmp, path)  # concurrent runs (--jobs) may write the same file while another reads it
+
+
+def training_finished(work_dir: Path, config: str, cfg_options: list[str]) -> bool:
+    """Whether the run's last checkpoint is its final one (MMEngine also writes ``last_checkpoint`` for
+    the intermediate checkpoints of an interrupted run, which is then resumed, not taken as finished)."""
+    last = work_dir / 'last_checkpoint'
+    if not last.exists():
+        return False
+    train_cfg = load_config(config, cfg_options).train_cfg
+    if 'max_epochs' in train_cfg:
+        final = f'epoch_{train_cfg.max_epochs}.pth'
+    elif 'max_iters' in train_cfg:
+        final = f'iter_{train_cfg.max_iters}.pth'
+    else:  # a custom loop: trust the checkpoint
+        return True
+    return Path(last.read_text().strip()).name == final
 
 
 def scalars_files(work_dir: Path) -> list[Path]:
@@ -202,39 +264,84 @@ def checkpoint(path: Path) -> str:
     return (path / 'last_checkpoint').read_text().strip() if path.is_dir() else str(path)
 
 
-def run_seed(args: argparse.Namespace, seed: int, work: Path) -> dict:
-    """Train, collapse and test whatever this seed still lacks, then collect its results."""
-    minutes = {}
-    train_opts = [f'randomness.seed={seed}', *args.cfg_options]
+MODELS = ('baseline', 'ewa')
+
+
+def train_step(args: argparse.Namespace, seed: int, name: str, work: Path) -> Optional[float]:
+    """Train one of the two models for ``seed`` unless its checkpoint is there; minutes taken, or None."""
+    wd = train_dir(work, seed, name, args)
+    cfg = args.ewa_config if name == 'ewa' else args.baseline_config
+    extra = args.ewa_cfg_options if name == 'ewa' else []
+    if training_finished(wd, cfg, [*args.cfg_options, *extra]):
+        return None
+    resume = ['--resume'] if (wd / 'last_checkpoint').exists() else []  # interrupted: go on from there
+    opts = [f'randomness.seed={seed}', *args.cfg_options, *extra]
     if args.val_interval:
-        train_opts = [*val_options(split_options(args.val_split, defined_splits(args))), *train_opts]
+        opts = [*val_options(split_options(args.val_split, defined_splits(args))), *opts]
+        derived = work / 'configs' / f'{wd.name}_val{args.val_interval}.py'
+        write_val_config(cfg, derived, args.val_interval, [*args.cfg_options, *extra])
+        cfg = str(derived)
     else:  # no validation during training: every model is tested afterwards, on each split
-        train_opts = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *train_opts]
-    for name, cfg in (('baseline', args.baseline_config), ('ewa', args.ewa_config)):
-        wd = train_dir(work, seed, name, args)
-        if not (wd / 'last_checkpoint').exists():
-            if args.val_interval:
-                derived = work / 'configs' / f'{wd.name}_val{args.val_interval}.py'
-                write_val_config(cfg, derived, args.val_interval, args.cfg_options)
-                cfg = str(derived)
-            t = time.time()
-            sh(['tools/train.py', cfg, '--work-dir', str(wd), '--cfg-options', *train_opts],
-               wd.with_suffix('.log'))
-            minutes[f'{name}_train_minutes'] = (time.time() - t) / 60
+        opts = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *opts]
+    t = time.time()
+    log = wd.with_suffix('.resumed.log' if resume else '.log')
+    sh(['tools/train.py', cfg, '--work-dir', str(wd), *resume, '--cfg-options', *opts], log,
+       threads_per_run(args))
+    return (time.time() - t) / 60
+
+
+def test_seed(args: argparse.Namespace, seed: int, work: Path) -> None:
+    """Collapse the EWA checkpoint and test the three models on every split, skipping what is there."""
     runs = test_runs(args, seed, work)
     if not args.no_collapse:
         collapsed = runs['collapsed'][2]
         if not collapsed.exists():
             sh(['tools/convert_ewa.py', checkpoint(runs['ewa_before_collapse'][2]), str(collapsed)],
-               collapsed.with_suffix('.log'))
+               collapsed.with_suffix('.log'), threads_per_run(args))
     for split in args.splits:
         options = [*split_options(split, defined_splits(args)), *args.cfg_options]
         for stem, cfg, ckpt in runs.values():
             out = work / f'seed{seed}' / f'{stem}_{split}.json'
             if not out.exists():
-                cmd = test_cmd(cfg, checkpoint(ckpt), out.with_suffix(''), out, options)
-                sh(cmd, out.with_suffix('.log'))
+                extra = args.ewa_cfg_options if stem == args.ewa_name else []  # the EWA model as trained
+                cmd = test_cmd(cfg, checkpoint(ckpt), out.with_suffix(''), out, [*options, *extra])
+                sh(cmd, out.with_suffix('.log'), threads_per_run(args))
+
+
+def finish_seed(args: argparse.Namespace, seed: int, work: Path, trainings: list) -> dict:
+    """Wait for the seed's two trainings, test, and collect its results (with the training minutes)."""
+    minutes = {f'{name}_train_minutes': m for name, m in zip(MODELS, (f.result() for f in trainings))
+               if m is not None}
+    test_seed(args, seed, work)
     return {**collect_seed(args, seed, work), **minutes}
+
+
+def run_all(args: argparse.Namespace, work: Path) -> list[dict]:
+    """Every seed's trainings and tests, ``--jobs`` at a time, in seed order (with one job: seed by seed,
+    so an interrupted comparison leaves whole seeds). The first failure cancels what has not started."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        seeds = []
+        for seed in args.seeds:
+            trainings = [pool.submit(train_step, args, seed, name, work) for name in MODELS]
+            seeds.append(pool.submit(finish_seed, args, seed, work, trainings))
+        return [f.result() for f in seeds]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_splits(args: argparse.Namespace) -> None:
+    """A split that is neither the config's own test set nor defined must be an mmseg img_dir/<split>."""
+    from mmengine.config import Config
+
+    implicit = [s for s in args.splits if s not in ('default', 'test') and s not in defined_splits(args)]
+    if not implicit:
+        return
+    prefix = Config.fromfile(args.baseline_config).test_dataloader.dataset.get('data_prefix')
+    if not (isinstance(prefix, dict) and 'seg_map_path' in prefix):
+        raise SystemExit(f'compare_seeds: split(s) {implicit} are not defined and the test set of '
+                         f'{args.baseline_config} is not an mmseg img_dir/ann_dir dataset: test its own test '
+                         f'set with --splits default, or define a split with --split-options NAME KEY=VALUE')
 
 
 def collect_seed(args: argparse.Namespace, seed: int, work: Path) -> dict:
@@ -387,6 +494,43 @@ def plot_curves(data: dict[str, dict[str, dict]], path: Path, args: argparse.Nam
     plt.close(fig)
 
 
+def variant_values(work: Path, seed: int, name: str, split: str, m: str) -> Optional[float]:
+    """A variant's deployed metric for one seed: the collapsed model's, or the model as is (a routed MoE run
+    with --no-collapse); None when that seed was not run."""
+    for stem in (f'{name}_collapsed', name):
+        path = work / f'seed{seed}' / f'{stem}_{split}.json'
+        if path.exists():
+            return metric_scale(m) * json.loads(path.read_text())[m]
+    return None
+
+
+def variants_table(args: argparse.Namespace, work: Path) -> str:
+    """One row per variant and split: Δ against the baseline of the same seeds, with the paired statistics."""
+    lines = []
+    for m in args.metric:
+        lines += [f'{m}, each variant paired by seed with the shared baseline (two-sided paired t-test; '
+                  f'percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}):', '',
+                  '| variant | split | seeds | baseline | variant | mean Δ ± std | per-seed Δ | p '
+                  '| bootstrap 95% CI | verdict |', '|' + ' --- |' * 10]
+        for name in args.variants:
+            for split in args.splits:
+                pairs = [(seed, variant_values(work, seed, 'baseline', split, m),
+                          variant_values(work, seed, name, split, m)) for seed in args.seeds]
+                pairs = [(seed, b, v) for seed, b, v in pairs if b is not None and v is not None]
+                if not pairs:
+                    lines.append(f'| {name} | {split} | – | – | – | – | – | – | – | no results in {work} |')
+                    continue
+                deltas = [v - b for _, b, v in pairs]
+                st = summarize(deltas, resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+                _, p, ci, verdict = stats_cells(st)
+                lines.append(f'| {name} | {split} | {", ".join(str(x) for x, _, _ in pairs)} | '
+                             f'{mean_std([b for _, b, _ in pairs])} | {mean_std([v for _, _, v in pairs])} | '
+                             f'{mean_std(deltas)} | {", ".join(f"{d:+.2f}" for d in deltas)} | {p} | {ci} | '
+                             f'{verdict} |')
+        lines.append('')
+    return '\n'.join(lines).rstrip('\n')
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces the table (without --from-results: that one only re-reads it)."""
     split_opts = [x for o in args.split_options for x in ('--split-options', *o)]
@@ -396,14 +540,22 @@ def command_line(args: argparse.Namespace) -> str:
                      *(['--no-collapse'] if args.no_collapse else []),
                      *(['--val-interval', str(args.val_interval), '--val-split', args.val_split]
                        if args.val_interval else []),
-                     *(['--cfg-options', *args.cfg_options] if args.cfg_options else [])])
+                     *(['--cfg-options', *args.cfg_options] if args.cfg_options else []),
+                     *(['--ewa-cfg-options', *args.ewa_cfg_options] if args.ewa_cfg_options else [])])
+
+
+def run_file(work: Path, kind: str, name: str) -> Path:
+    """``command.txt`` / ``results.json`` of the default variant 'ewa', ``command_<name>.txt`` etc. of others
+    (so variants sharing a work dir and its baselines keep their own records)."""
+    stem, ext = {'command': ('command', 'txt'), 'results': ('results', 'json')}[kind]
+    return work / (f'{stem}.{ext}' if name == 'ewa' else f'{stem}_{name}.{ext}')
 
 
 def reproduce(args: argparse.Namespace, work: Path) -> str:
     """Markdown naming the run's command (as the run recorded it) and the re-tabulation if this is one."""
     if not args.from_results:
         return f'Command: `{command_line(args)}`'
-    stored = work / 'command.txt'
+    stored = run_file(work, 'command', args.ewa_name)
     run = stored.read_text().strip() if stored.exists() else command_line(args)
     return f'Command: `{run}`\n\nTabulated from its work dir by: `{command_line(args)} --from-results`'
 
@@ -411,6 +563,13 @@ def reproduce(args: argparse.Namespace, work: Path) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     work = Path(args.work_dir)
+    if args.variants:
+        text = variants_table(args, work)
+        print(text)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(f'# EWA variants vs {Path(args.baseline_config).stem}\n\n{text}\n')
+        return 0
     if args.from_results:
         results, missing = collect_all(args, work)
         if missing:
@@ -419,10 +578,11 @@ def main(argv=None) -> int:
         if not results:
             raise SystemExit(f'compare_seeds: no complete results in {work} for seeds {args.seeds}')
     else:
+        check_splits(args)
         work.mkdir(parents=True, exist_ok=True)
-        (work / 'command.txt').write_text(command_line(args) + '\n')
-        results = [run_seed(args, seed, work) for seed in args.seeds]
-        (work / 'results.json').write_text(json.dumps(results, indent=2))
+        run_file(work, 'command', args.ewa_name).write_text(command_line(args) + '\n')
+        results = run_all(args, work)
+        run_file(work, 'results', args.ewa_name).write_text(json.dumps(results, indent=2))
     text = table(results, args)
     data = curves(args, work, [r['seed'] for r in results])
     png = Path(args.curves) if args.curves else work / 'curves.png'

@@ -150,7 +150,7 @@ def fake_sh(calls: list):
     metrics that depend on the seed, model and split (so the round trip is checked on real numbers)."""
     gains = {0: 1.0, 1: -0.5, 2: 1.5}
 
-    def sh(cmd, log):
+    def sh(cmd, log, threads=None):
         calls.append(cmd)
         tool = cmd[0]
         if tool == 'tools/train.py':
@@ -206,7 +206,8 @@ def test_run_then_from_results_round_trip(tmp_path, monkeypatch):
 
     # nothing runs again: the same tables from the work dir, seed 3 reported as missing
     (work / 'curves.png').unlink()
-    monkeypatch.setattr(compare, 'sh', lambda cmd, log: pytest.fail(f'--from-results ran {cmd}'))
+    monkeypatch.setattr(compare, 'sh',
+                        lambda cmd, log, threads=None: pytest.fail(f'--from-results ran {cmd}'))
     assert compare.main([*argv[:6], '3', *argv[6:-1], str(tmp_path / 'again.md'), '--from-results']) == 0
     again_md = (tmp_path / 'again.md').read_text()
     table = run_md.split('\n\n', 2)[2]
@@ -231,3 +232,112 @@ def test_val_config_copies_the_test_set_with_overrides(tmp_path):
     assert cfg.val_dataloader.dataset.data_root == '/data/camvid'
     assert cfg.val_evaluator == cfg.test_evaluator and cfg.val_cfg == dict(type='ValLoop')
     assert (cfg.train_cfg.val_interval, cfg.train_cfg.max_iters) == (50, 100)
+
+
+SEG = ['configs/demo/seg_vit_tiny.py', 'configs/demo/seg_ewa_vit_tiny.py']
+
+
+def test_ewa_cfg_options_reach_only_the_ewa_model_and_variants_keep_their_records(tmp_path, monkeypatch):
+    work = tmp_path / 'cmp'
+    calls = []
+    monkeypatch.setattr(compare, 'sh', fake_sh(calls))
+    argv = [*SEG, '--seeds', '0', '1', '--work-dir', str(work), '--splits', 'default', '--metric',
+            'accuracy/top1', '--ewa-name', 'beta0.1', '--ewa-cfg-options', 'custom_hooks.0.share_rate=0.1']
+    assert compare.main(argv) == 0
+    option = 'custom_hooks.0.share_rate=0.1'
+    for c in calls:
+        if c[0] == 'tools/train.py':
+            assert (option in c) == (Path(c[c.index('--work-dir') + 1]).name == 'beta0.1')
+        elif c[0] == 'tools/test.py':  # the model as trained gets it; the collapsed one is the standard model
+            out = Path(c[c.index(compare.TEST_METRICS_FLAG) + 1]).name
+            assert (option in c) == out.startswith('beta0.1_default')
+    assert sum(option in c for c in calls) == 2 * 2
+    assert '--ewa-cfg-options custom_hooks.0.share_rate=0.1' in (work / 'command_beta0.1.txt').read_text()
+    assert len(json.loads((work / 'results_beta0.1.json').read_text())) == 2
+    assert not (work / 'command.txt').exists() and not (work / 'results.json').exists()
+
+
+def test_jobs_run_trainings_side_by_side_with_a_share_of_the_cores(tmp_path, monkeypatch):
+    import threading
+
+    together = threading.Barrier(2, timeout=20)  # broken unless two trainings are in flight at once
+    calls, threads = [], []
+    record = fake_sh(calls)
+
+    def sh(cmd, log, threads_=None):
+        threads.append(threads_)
+        if cmd[0] == 'tools/train.py' and 'randomness.seed=0' in cmd:
+            together.wait()
+        record(cmd, log)
+
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: sh(cmd, log, threads))
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    monkeypatch.setattr(compare.os, 'cpu_count', lambda: 4)
+    argv = [*SEG, '--seeds', '0', '1', '2', '--work-dir', str(tmp_path / 'par'), '--splits', 'default',
+            '--metric', 'accuracy/top1', '--out', str(tmp_path / 'par.md'), '--jobs', '2']
+    assert compare.main(argv) == 0
+    assert set(threads) == {2} and len(calls) == 3 * (2 + 1 + 3)
+    for seed in (0, 1, 2):  # a seed is tested only after both its trainings
+        trained = [i for i, c in enumerate(calls) if f'randomness.seed={seed}' in c]
+        tested = [i for i, c in enumerate(calls)
+                  if c[0] != 'tools/train.py' and f'/seed{seed}/' in ' '.join(c)]
+        assert len(trained) == 2 and len(tested) == 4 and max(trained) < min(tested)
+    # the same table as one run at a time
+    monkeypatch.setattr(compare, 'sh', fake_sh([]))
+    seq = [*argv[:-3], str(tmp_path / 'seq.md')]
+    seq[seq.index(str(tmp_path / 'par'))] = str(tmp_path / 'seq')
+    assert compare.main(seq) == 0
+    tables = [(tmp_path / f'{run}.md').read_text().split('\n\n', 2)[2].split('\n\nLearning curves')[0]
+              for run in ('par', 'seq')]
+    assert tables[0] == tables[1]
+    assert '| default | +0.67 ± 1.04 | +1.11 (2) | 0.383 |' in (tmp_path / 'par.md').read_text()
+    with pytest.raises(SystemExit):
+        compare.parse_args([*SEG, '--jobs', '0'])
+
+
+def test_variants_table_pairs_each_variant_with_the_shared_baseline(tmp_path, monkeypatch):
+    work = tmp_path / 'sweep'
+    monkeypatch.setattr(compare, 'sh', fake_sh([]))
+    common = ['--work-dir', str(work), '--splits', 'default', '--metric', 'accuracy/top1']
+    assert compare.main([*SEG, '--seeds', '0', '1', '2', *common]) == 0
+    assert compare.main([*SEG, '--seeds', '0', '1', *common, '--ewa-name', 'e8',
+                         '--ewa-cfg-options', 'model.backbone.ewa_cfg.num_experts=8']) == 0
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: pytest.fail(f'ran {cmd}'))
+    out = tmp_path / 'sweep.md'
+    assert compare.main([*SEG, '--seeds', '0', '1', '2', *common, '--from-results', '--variants', 'ewa', 'e8',
+                         'missing', '--out', str(out)]) == 0
+    text = out.read_text()
+    # fake gains +1.0, -0.5, +1.5 for seeds 0, 1, 2; baseline 40 + seed
+    assert ('| ewa | default | 0, 1, 2 | 41.00 ± 1.00 | 41.67 ± 1.61 | 0.67 ± 1.04 | +1.00, -0.50, +1.50 | '
+            '0.383 | [-0.50, +1.50] | not distinguishable from noise |') in text
+    assert ('| e8 | default | 0, 1 | 40.50 ± 0.71 | 40.75 ± 0.35 | 0.25 ± 1.06 | +1.00, -0.50 | 0.795 | '
+            '[-0.50, +1.00] |') in text
+    assert '| missing | default | – |' in text
+    with pytest.raises(SystemExit):
+        compare.parse_args([*SEG, '--variants', 'ewa'])
+
+
+def test_an_undefined_split_needs_an_mmseg_dataset(tmp_path):
+    cls = ['configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py',
+           'configs/ewa_cls/ewa-vit-d64-p4_1xb128-40e_cifar100-32.py']
+    with pytest.raises(SystemExit, match='--splits default'):
+        compare.main([*cls, '--splits', 'val', '--work-dir', str(tmp_path / 'cls')])
+    assert not (tmp_path / 'cls').exists()
+    compare.check_splits(compare.parse_args([*SEG, '--splits', 'val', 'test']))  # img_dir/val: fine
+
+
+def test_an_interrupted_training_resumes_and_a_finished_one_is_skipped(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: calls.append((cmd, log)))
+    args = compare.parse_args([*SEG, '--work-dir', str(tmp_path), '--splits', 'val'])
+    wd = tmp_path / 'seed0' / 'baseline'
+    wd.mkdir(parents=True)
+    (wd / 'last_checkpoint').write_text(str(wd / 'iter_100.pth'))  # seg_vit_tiny trains 200 iterations
+    compare.train_step(args, 0, 'baseline', tmp_path)
+    (cmd, log), = calls
+    assert '--resume' in cmd and log.name == 'baseline.resumed.log'
+    (wd / 'last_checkpoint').write_text(str(wd / 'iter_200.pth'))
+    assert compare.train_step(args, 0, 'baseline', tmp_path) is None and len(calls) == 1
+    assert not compare.training_finished(tmp_path / 'seed0' / 'ewa', SEG[1], [])
+    assert compare.training_finished(wd, SEG[0], ['train_cfg.max_iters=200'])
+    assert not compare.training_finished(wd, SEG[0], ['train_cfg.max_iters=400'])
