@@ -79,6 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--variants', nargs='+', metavar='NAME',
                    help='with --from-results: one summary row per EWA variant (--ewa-name of earlier runs '
                         'in --work-dir) against the shared baseline, paired by seed')
+    p.add_argument('--against', default='baseline', metavar='NAME',
+                   help="with --variants: the model they are paired with, 'baseline' or another variant "
+                        "(e.g. routed MoE + Early EWA against routed MoE)")
     p.add_argument('--ewa-name', default='ewa',
                    help='sub-folder name of the EWA runs, to compare several variants with one baseline')
     p.add_argument('--no-collapse', action='store_true',
@@ -505,16 +508,19 @@ def variant_values(work: Path, seed: int, name: str, split: str, m: str) -> Opti
 
 
 def variants_table(args: argparse.Namespace, work: Path) -> str:
-    """One row per variant and split: Δ against the baseline of the same seeds, with the paired statistics."""
+    """One row per variant and split: Δ against ``--against`` (the baseline) on the same seeds, with the
+    paired statistics."""
     lines = []
+    ref = args.against
     for m in args.metric:
-        lines += [f'{m}, each variant paired by seed with the shared baseline (two-sided paired t-test; '
-                  f'percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {BOOTSTRAP_SEED}):', '',
-                  '| variant | split | seeds | baseline | variant | mean Δ ± std | per-seed Δ | p '
+        lines += [f'{m}, each variant paired by seed with {ref} (Δ = variant − {ref}; two-sided paired '
+                  f't-test; percentile bootstrap, {BOOTSTRAP_RESAMPLES} resamples, '
+                  f'seed {BOOTSTRAP_SEED}):', '',
+                  f'| variant | split | seeds | {ref} | variant | mean Δ ± std | per-seed Δ | p '
                   '| bootstrap 95% CI | verdict |', '|' + ' --- |' * 10]
         for name in args.variants:
             for split in args.splits:
-                pairs = [(seed, variant_values(work, seed, 'baseline', split, m),
+                pairs = [(seed, variant_values(work, seed, ref, split, m),
                           variant_values(work, seed, name, split, m)) for seed in args.seeds]
                 pairs = [(seed, b, v) for seed, b, v in pairs if b is not None and v is not None]
                 if not pairs:
@@ -568,7 +574,8 @@ def main(argv=None) -> int:
         print(text)
         if args.out:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(f'# EWA variants vs {Path(args.baseline_config).stem}\n\n{text}\n')
+            Path(args.out).write_text(f'# EWA variants vs {args.against} ({Path(args.baseline_config).stem})'
+                                      f'\n\n{text}\n')
         return 0
     if args.from_results:
         results, missing = collect_all(args, work)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Paper-regime evidence on one GPU: a small ViT trained from scratch on CIFAR-100 (10,000 train images, the
-# full 10,000-image test set), baseline vs EWA (4 experts every other block, beta 0.3), several seeds at
-# once on the one GPU. Each seed is a tools/compare_seeds.py run (train both, collapse the EWA checkpoint,
-# test it in the *standard* config, validate every VAL epochs for the learning curves); the seeds are then
-# tabulated together with the paired statistics (t-test, bootstrap interval, verdict) and the curves.
+# full 10,000-image test set), baseline vs EWA (4 experts every other block, beta 0.3), all runs at once
+# on the one GPU (compare_seeds --jobs): train both models per seed, collapse the EWA checkpoint, test it in
+# the *standard* config, validate every VAL epochs for the learning curves, then tabulate the seeds with the
+# paired statistics (t-test, bootstrap interval, verdict) and the curves. Rerun to resume.
 #
 #   bash tools/gpu_evidence.sh                      # defaults below; ~8 min on one H200 (5 seeds x 2 models)
 #   EPOCHS=2 WARMUP=1 VAL=1 SEEDS="0 1" SUBSET=64 WORKERS=0 bash tools/gpu_evidence.sh   # CPU smoke test
@@ -22,6 +22,7 @@ WARMUP=${WARMUP:-5}                    # linear warm-up epochs, then cosine to E
 VAL=${VAL:-10}
 WORKERS=${WORKERS:-2}
 SUBSET=${SUBSET:-}                     # e.g. 64: that many train and test images (smoke tests)
+JOBS=${JOBS:-}                         # runs at once (default: every training of every seed)
 WORK=${WORK:-work_dirs/gpu_evidence}
 OUT=${OUT:-benchmarks/cls_cifar100_vit-t_from-scratch_gpu.md}
 BASE=configs/ewa_cls/vit-t-p4_1xb128-100e_cifar100-32.py
@@ -42,24 +43,9 @@ if [[ -n "$SUBSET" ]]; then
 fi
 common=(--splits default --metric accuracy/top1 accuracy/top5 --val-interval "$VAL")
 
+read -ra seeds <<< "$SEEDS"
 echo "[gpu_evidence] $(date -u +%FT%TZ) seeds: $SEEDS, $EPOCHS epochs, data: $DATA"
 mkdir -p "$WORK"
-pids=()
-for seed in $SEEDS; do   # one work dir per seed: the parallel runs share no file
-  $PY tools/compare_seeds.py "$BASE" "$EWA" --seeds "$seed" --work-dir "$WORK/runs/seed$seed" "${common[@]}" \
-      --cfg-options "${opts[@]}" > "$WORK/seed$seed.log" 2>&1 &
-  pids+=($!)
-done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-[[ $status == 0 ]] || echo "[gpu_evidence] some seeds failed: see $WORK/seed*.log" >&2
-
-echo "[gpu_evidence] $(date -u +%FT%TZ) tabulating"
-mkdir -p "$WORK/all"
-for seed in $SEEDS; do
-  [[ -e "$WORK/all/seed$seed" ]] || ln -s "../runs/seed$seed/seed$seed" "$WORK/all/seed$seed"
-done
-$PY tools/compare_seeds.py "$BASE" "$EWA" --seeds $SEEDS --work-dir "$WORK/all" "${common[@]}" \
-    --from-results --out "$OUT" --curves "${OUT%.md}.png" --cfg-options "${opts[@]}"
+$PY tools/compare_seeds.py "$BASE" "$EWA" --seeds "${seeds[@]}" --work-dir "$WORK" "${common[@]}" \
+    --jobs "${JOBS:-$((2 * ${#seeds[@]}))}" --out "$OUT" --curves "${OUT%.md}.png" --cfg-options "${opts[@]}"
 echo "[gpu_evidence] $(date -u +%FT%TZ) done: $OUT"
-exit $status

@@ -170,6 +170,7 @@ def fake_sh(calls: list):
             split = out.stem.rsplit('_', 1)[1]
             base = 40.0 + seed + (5.0 if split == 'train' else 0.0)
             acc = base + (0.0 if out.stem.startswith('baseline') else gains[seed])
+            acc += 0.25 * (seed + 1) if out.stem.startswith('e8') else 0.0  # a second variant, for sweeps
             out.write_text(json.dumps({'accuracy/top1': acc, 'accuracy/top5': acc + 20}))
 
     return sh
@@ -310,9 +311,15 @@ def test_variants_table_pairs_each_variant_with_the_shared_baseline(tmp_path, mo
     # fake gains +1.0, -0.5, +1.5 for seeds 0, 1, 2; baseline 40 + seed
     assert ('| ewa | default | 0, 1, 2 | 41.00 ± 1.00 | 41.67 ± 1.61 | 0.67 ± 1.04 | +1.00, -0.50, +1.50 | '
             '0.383 | [-0.50, +1.50] | not distinguishable from noise |') in text
-    assert ('| e8 | default | 0, 1 | 40.50 ± 0.71 | 40.75 ± 0.35 | 0.25 ± 1.06 | +1.00, -0.50 | 0.795 | '
-            '[-0.50, +1.00] |') in text
+    # e8 = ewa + 0.25, +0.5: Δ +1.25, +0.00 (t = 0.625 / (0.884 / √2) = 1.0, dof 1: p = 0.5)
+    assert ('| e8 | default | 0, 1 | 40.50 ± 0.71 | 41.12 ± 0.18 | 0.62 ± 0.88 | +1.25, +0.00 | 0.500 | '
+            '[+0.00, +1.25] |') in text
     assert '| missing | default | – |' in text
+    assert compare.main([*SEG, '--seeds', '0', '1', *common, '--from-results', '--variants', 'e8',
+                         '--against', 'ewa', '--out', str(out)]) == 0
+    text = out.read_text()
+    assert '| variant | split | seeds | ewa | variant |' in text
+    assert '| e8 | default | 0, 1 | 40.75 ± 0.35 | 41.12 ± 0.18 | 0.38 ± 0.18 | +0.25, +0.50 |' in text
     with pytest.raises(SystemExit):
         compare.parse_args([*SEG, '--variants', 'ewa'])
 
