@@ -41,8 +41,7 @@ declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3,
 VARIANTS=${VARIANTS:-"ewa beta0.1 beta0.5 beta0.9 e2 e8 blocks-all blocks-last-half mode-all partition-sample early-ewa beta-cosine routed routed-earlyewa"}
 opts=(train_dataloader.dataset.data_root="$DATA" test_dataloader.dataset.data_root="$DATA"
       train_cfg.max_epochs="$EPOCHS" param_scheduler.0.end="$WARMUP"
-      param_scheduler.1.begin="$WARMUP" param_scheduler.1.end="$EPOCHS"
-      default_hooks.checkpoint.interval="$EPOCHS")
+      param_scheduler.1.begin="$WARMUP" param_scheduler.1.end="$EPOCHS")  # checkpoints every 5: resumable
 if [[ -n "$SUBSET" ]]; then
   opts+=(train_dataloader.dataset.indices="$SUBSET" test_dataloader.dataset.indices="$SUBSET"
          train_dataloader.batch_size=16 test_dataloader.batch_size=16)
