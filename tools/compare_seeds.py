@@ -35,6 +35,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -185,23 +186,26 @@ def write_val_config(config: str, path: Path, interval: int, cfg_options: list[s
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.{os.getpid()}.{id(cfg)}.tmp.py')
     cfg.dump(str(tmp))
-    os.replace(tmp, path)  # concurrent runs (--jobs) may write the same file while another reads it
+    os.replace(tmp, path)  # a training started by an earlier comparison may be reading it
 
 
-def training_finished(work_dir: Path, config: str, cfg_options: list[str]) -> bool:
-    """Whether the run's last checkpoint is its final one (MMEngine also writes ``last_checkpoint`` for
+def final_checkpoint(config: str, cfg_options: list[str]) -> Optional[str]:
+    """File name of the checkpoint a finished run of ``config`` ends with (None for a custom loop)."""
+    train_cfg = load_config(config, cfg_options).train_cfg
+    if 'max_epochs' in train_cfg:
+        return f'epoch_{train_cfg.max_epochs}.pth'
+    if 'max_iters' in train_cfg:
+        return f'iter_{train_cfg.max_iters}.pth'
+    return None
+
+
+def training_finished(work_dir: Path, final: Optional[str]) -> bool:
+    """Whether the run's last checkpoint is its ``final`` one (MMEngine also writes ``last_checkpoint`` for
     the intermediate checkpoints of an interrupted run, which is then resumed, not taken as finished)."""
     last = work_dir / 'last_checkpoint'
     if not last.exists():
         return False
-    train_cfg = load_config(config, cfg_options).train_cfg
-    if 'max_epochs' in train_cfg:
-        final = f'epoch_{train_cfg.max_epochs}.pth'
-    elif 'max_iters' in train_cfg:
-        final = f'iter_{train_cfg.max_iters}.pth'
-    else:  # a custom loop: trust the checkpoint
-        return True
-    return Path(last.read_text().strip()).name == final
+    return final is None or Path(last.read_text().strip()).name == final
 
 
 def scalars_files(work_dir: Path) -> list[Path]:
@@ -270,26 +274,34 @@ def checkpoint(path: Path) -> str:
 MODELS = ('baseline', 'ewa')
 
 
-def train_step(args: argparse.Namespace, seed: int, name: str, work: Path) -> Optional[float]:
-    """Train one of the two models for ``seed`` unless its checkpoint is there; minutes taken, or None."""
-    wd = train_dir(work, seed, name, args)
+def training_plan(args: argparse.Namespace, name: str, work: Path) -> dict:
+    """How to train one of the two models (every seed alike): its config, options and final checkpoint.
+
+    Made in the main thread before any run starts, since MMEngine's config loading is not thread-safe.
+    """
     cfg = args.ewa_config if name == 'ewa' else args.baseline_config
-    extra = args.ewa_cfg_options if name == 'ewa' else []
-    if training_finished(wd, cfg, [*args.cfg_options, *extra]):
-        return None
-    resume = ['--resume'] if (wd / 'last_checkpoint').exists() else []  # interrupted: go on from there
-    opts = [f'randomness.seed={seed}', *args.cfg_options, *extra]
+    user = [*args.cfg_options, *(args.ewa_cfg_options if name == 'ewa' else [])]
+    final = final_checkpoint(cfg, user)
     if args.val_interval:
-        opts = [*val_options(split_options(args.val_split, defined_splits(args))), *opts]
-        derived = work / 'configs' / f'{wd.name}_val{args.val_interval}.py'
-        write_val_config(cfg, derived, args.val_interval, [*args.cfg_options, *extra])
+        opts = [*val_options(split_options(args.val_split, defined_splits(args))), *user]
+        derived = work / 'configs' / f'{train_dir(work, 0, name, args).name}_val{args.val_interval}.py'
+        write_val_config(cfg, derived, args.val_interval, user)
         cfg = str(derived)
     else:  # no validation during training: every model is tested afterwards, on each split
-        opts = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *opts]
-    t = time.time()
+        opts = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *user]
+    return dict(config=cfg, options=opts, final=final)
+
+
+def train_step(args: argparse.Namespace, seed: int, name: str, work: Path, plan: dict) -> Optional[float]:
+    """Train one of the two models for ``seed`` unless it has finished; minutes taken, or None."""
+    wd = train_dir(work, seed, name, args)
+    if training_finished(wd, plan['final']):
+        return None
+    resume = ['--resume'] if (wd / 'last_checkpoint').exists() else []  # interrupted: go on from there
     log = wd.with_suffix('.resumed.log' if resume else '.log')
-    sh(['tools/train.py', cfg, '--work-dir', str(wd), *resume, '--cfg-options', *opts], log,
-       threads_per_run(args))
+    t = time.time()
+    sh(['tools/train.py', plan['config'], '--work-dir', str(wd), *resume, '--cfg-options',
+        f'randomness.seed={seed}', *plan['options']], log, threads_per_run(args))
     return (time.time() - t) / 60
 
 
@@ -323,10 +335,14 @@ def run_all(args: argparse.Namespace, work: Path) -> list[dict]:
     """Every seed's trainings and tests, ``--jobs`` at a time, in seed order (with one job: seed by seed,
     so an interrupted comparison leaves whole seeds). The first failure cancels what has not started."""
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    ready = threading.Barrier(args.jobs)
+    for _ in range(args.jobs):  # start every worker now: the executor spawns threads lazily and, when the
+        pool.submit(ready.wait)  # first steps are skipped (already done), it would go on with fewer of them
     try:
+        plans = {name: training_plan(args, name, work) for name in MODELS}
         seeds = []
         for seed in args.seeds:
-            trainings = [pool.submit(train_step, args, seed, name, work) for name in MODELS]
+            trainings = [pool.submit(train_step, args, seed, name, work, plans[name]) for name in MODELS]
             seeds.append(pool.submit(finish_seed, args, seed, work, trainings))
         return [f.result() for f in seeds]
     finally:

@@ -148,7 +148,7 @@ def test_curves_mean_band_and_png(tmp_path):
 def fake_sh(calls: list):
     """Stand-in for compare_seeds.sh: writes what train/convert/test would leave in the work dir, with
     metrics that depend on the seed, model and split (so the round trip is checked on real numbers)."""
-    gains = {0: 1.0, 1: -0.5, 2: 1.5}
+    gains = {0: 1.0, 1: -0.5, 2: 1.5, 3: 0.5}
 
     def sh(cmd, log, threads=None):
         calls.append(cmd)
@@ -157,8 +157,8 @@ def fake_sh(calls: list):
             wd = Path(cmd[cmd.index('--work-dir') + 1])
             seed = int(next(o for o in cmd if o.startswith('randomness.seed=')).split('=')[1])
             wd.mkdir(parents=True, exist_ok=True)
-            (wd / 'iter_4.pth').write_bytes(b'x')
-            (wd / 'last_checkpoint').write_text(str(wd / 'iter_4.pth'))
+            (wd / 'iter_200.pth').write_bytes(b'x')  # the demo configs' final iteration
+            (wd / 'last_checkpoint').write_text(str(wd / 'iter_200.pth'))
             offset = gains[seed] if wd.name == 'ewa' else 0.0
             log_run(wd, '20240101_000000', 'accuracy/top1', {1: 30.0 + offset, 2: 40.0 + seed + offset},
                     by_epoch=True, iters=range(1, 21))
@@ -292,6 +292,13 @@ def test_jobs_run_trainings_side_by_side_with_a_share_of_the_cores(tmp_path, mon
               for run in ('par', 'seq')]
     assert tables[0] == tables[1]
     assert '| default | +0.67 ± 1.04 | +1.11 (2) | 0.383 |' in (tmp_path / 'par.md').read_text()
+    # a resumed comparison: seeds 0-2 done, so their steps return at once; seed 3's two trainings must
+    # still run side by side
+    together = threading.Barrier(2, timeout=20)
+    resumed = [*argv[:6], '3', *argv[6:]]
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: (
+        together.wait() if cmd[0] == 'tools/train.py' else None, record(cmd, log)))
+    assert compare.main(resumed) == 0
     with pytest.raises(SystemExit):
         compare.parse_args([*SEG, '--jobs', '0'])
 
@@ -337,14 +344,17 @@ def test_an_interrupted_training_resumes_and_a_finished_one_is_skipped(tmp_path,
     calls = []
     monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: calls.append((cmd, log)))
     args = compare.parse_args([*SEG, '--work-dir', str(tmp_path), '--splits', 'val'])
+    plan = compare.training_plan(args, 'baseline', tmp_path)
+    assert plan['final'] == 'iter_200.pth'  # seg_vit_tiny trains 200 iterations
     wd = tmp_path / 'seed0' / 'baseline'
     wd.mkdir(parents=True)
-    (wd / 'last_checkpoint').write_text(str(wd / 'iter_100.pth'))  # seg_vit_tiny trains 200 iterations
-    compare.train_step(args, 0, 'baseline', tmp_path)
+    (wd / 'last_checkpoint').write_text(str(wd / 'iter_100.pth'))
+    compare.train_step(args, 0, 'baseline', tmp_path, plan)
     (cmd, log), = calls
-    assert '--resume' in cmd and log.name == 'baseline.resumed.log'
+    assert '--resume' in cmd and 'randomness.seed=0' in cmd and log.name == 'baseline.resumed.log'
     (wd / 'last_checkpoint').write_text(str(wd / 'iter_200.pth'))
-    assert compare.train_step(args, 0, 'baseline', tmp_path) is None and len(calls) == 1
-    assert not compare.training_finished(tmp_path / 'seed0' / 'ewa', SEG[1], [])
-    assert compare.training_finished(wd, SEG[0], ['train_cfg.max_iters=200'])
-    assert not compare.training_finished(wd, SEG[0], ['train_cfg.max_iters=400'])
+    assert compare.train_step(args, 0, 'baseline', tmp_path, plan) is None and len(calls) == 1
+    assert not compare.training_finished(tmp_path / 'seed0' / 'ewa', 'iter_200.pth')
+    assert compare.final_checkpoint(SEG[0], ['train_cfg.max_iters=400']) == 'iter_400.pth'
+    cls = 'configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py'
+    assert compare.final_checkpoint(cls, []) == 'epoch_40.pth'
