@@ -78,6 +78,9 @@ def main(argv=None) -> int:
         busy = [im for im in images
                 if len(coco.getAnnIds(imgIds=im['id'], iscrowd=False)) >= args.min_objects]
         images = busy[:args.num_images]
+        if not images:
+            raise SystemExit(f'visualize_det: no image in {args.ann_file} has {args.min_objects} or more '
+                             'objects; lower --min-objects (e.g. 1) or name the images with --images')
     models = [(name, init_detector(cfg, ckpt, device='cpu')) for name, cfg, ckpt in args.model]
     visualizer = DetLocalVisualizer(name='mmewa_visualize_det')
     visualizer.dataset_meta = models[0][1].dataset_meta
