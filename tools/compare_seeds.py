@@ -298,7 +298,7 @@ def train_step(args: argparse.Namespace, seed: int, name: str, work: Path, plan:
     if training_finished(wd, plan['final']):
         return None
     resume = ['--resume'] if (wd / 'last_checkpoint').exists() else []  # interrupted: go on from there
-    log = wd.with_suffix('.resumed.log' if resume else '.log')
+    log = wd.parent / f'{wd.name}{".resumed" if resume else ""}.log'  # names may hold dots ('beta0.9')
     t = time.time()
     sh(['tools/train.py', plan['config'], '--work-dir', str(wd), *resume, '--cfg-options',
         f'randomness.seed={seed}', *plan['options']], log, threads_per_run(args))

@@ -358,3 +358,11 @@ def test_an_interrupted_training_resumes_and_a_finished_one_is_skipped(tmp_path,
     assert compare.final_checkpoint(SEG[0], ['train_cfg.max_iters=400']) == 'iter_400.pth'
     cls = 'configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py'
     assert compare.final_checkpoint(cls, []) == 'epoch_40.pth'
+
+
+def test_a_variant_name_with_a_dot_keeps_it_in_the_training_log(tmp_path, monkeypatch):
+    logs = []
+    monkeypatch.setattr(compare, 'sh', lambda cmd, log, threads=None: logs.append(log))
+    args = compare.parse_args([*SEG, '--work-dir', str(tmp_path), '--ewa-name', 'beta0.9'])
+    compare.train_step(args, 0, 'ewa', tmp_path, compare.training_plan(args, 'ewa', tmp_path))
+    assert logs == [tmp_path / 'seed0' / 'beta0.9.log']
