@@ -14,7 +14,7 @@ SAMPLES = ROOT / 'samples'
 
 
 def _dataset(name: str, probe: str) -> Path:
-    """The full set ``name`` if it is there, else its embedded sample (same layout)."""
+    """The full set ``name`` if it is there, else its embedded sample (same layout), else a skip."""
     path = DATA / name
     if (path / probe).exists():
         return path
@@ -22,6 +22,9 @@ def _dataset(name: str, probe: str) -> Path:
         pytest.fail(f'MMEWA_REQUIRE_DATA is set but the full {name} dataset is not at {path}: put it in '
                     '../shared/data beside the repository or set MMEWA_DATA (unset MMEWA_REQUIRE_DATA to '
                     f'test on {SAMPLES / name})')
+    if not (SAMPLES / name).exists():
+        pytest.skip(f'needs the {name} dataset at {path} (or $MMEWA_DATA/{name}); it has no sample in '
+                    f'{SAMPLES} (see samples/README.md)')
     return SAMPLES / name
 
 
@@ -42,14 +45,7 @@ def cifar100_root() -> Path:
 
 @pytest.fixture(scope='session')
 def horse_root() -> Path:
-    """Weizmann Horse has no embedded sample (its licence is unstated), so without it the test is skipped."""
-    path = DATA / 'weizmann_horse'
-    if (path / 'annotations' / 'instances_train.json').exists():
-        return path
-    if os.environ.get('MMEWA_REQUIRE_DATA'):
-        pytest.fail(f'MMEWA_REQUIRE_DATA is set but the Weizmann Horse dataset is not at {path}')
-    pytest.skip(f'needs the Weizmann Horse dataset at {path} (or $MMEWA_DATA/weizmann_horse); it has no '
-                'embedded sample because its licence is unstated')
+    return _dataset('weizmann_horse', 'annotations/instances_train.json')  # no sample: licence unstated
 
 
 @pytest.fixture(scope='session')

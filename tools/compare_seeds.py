@@ -351,12 +351,10 @@ def run_all(args: argparse.Namespace, work: Path) -> list[dict]:
 
 def check_splits(args: argparse.Namespace) -> None:
     """A split that is neither the config's own test set nor defined must be an mmseg img_dir/<split>."""
-    from mmengine.config import Config
-
     implicit = [s for s in args.splits if s not in ('default', 'test') and s not in defined_splits(args)]
     if not implicit:
         return
-    prefix = Config.fromfile(args.baseline_config).test_dataloader.dataset.get('data_prefix')
+    prefix = load_config(args.baseline_config, args.cfg_options).test_dataloader.dataset.get('data_prefix')
     if not (isinstance(prefix, dict) and 'seg_map_path' in prefix):
         raise SystemExit(f'compare_seeds: split(s) {implicit} are not defined and the test set of '
                          f'{args.baseline_config} is not an mmseg img_dir/ann_dir dataset: test its own test '
@@ -566,20 +564,27 @@ def command_line(args: argparse.Namespace) -> str:
                      *(['--ewa-cfg-options', *args.ewa_cfg_options] if args.ewa_cfg_options else [])])
 
 
-def run_file(work: Path, kind: str, name: str) -> Path:
+def run_file(work: Path, filename: str, name: str) -> Path:
     """``command.txt`` / ``results.json`` of the default variant 'ewa', ``command_<name>.txt`` etc. of others
     (so variants sharing a work dir and its baselines keep their own records)."""
-    stem, ext = {'command': ('command', 'txt'), 'results': ('results', 'json')}[kind]
-    return work / (f'{stem}.{ext}' if name == 'ewa' else f'{stem}_{name}.{ext}')
+    stem, ext = filename.split('.')
+    return work / (filename if name == 'ewa' else f'{stem}_{name}.{ext}')
 
 
 def reproduce(args: argparse.Namespace, work: Path) -> str:
     """Markdown naming the run's command (as the run recorded it) and the re-tabulation if this is one."""
     if not args.from_results:
         return f'Command: `{command_line(args)}`'
-    stored = run_file(work, 'command', args.ewa_name)
+    stored = run_file(work, 'command.txt', args.ewa_name)
     run = stored.read_text().strip() if stored.exists() else command_line(args)
     return f'Command: `{run}`\n\nTabulated from its work dir by: `{command_line(args)} --from-results`'
+
+
+def write_out(args: argparse.Namespace, title: str, body: str) -> None:
+    """The markdown page ``--out`` asks for (nothing without it)."""
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(f'# {title}\n\n{body}\n')
 
 
 def main(argv=None) -> int:
@@ -588,10 +593,7 @@ def main(argv=None) -> int:
     if args.variants:
         text = variants_table(args, work)
         print(text)
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(f'# EWA variants vs {args.against} ({Path(args.baseline_config).stem})'
-                                      f'\n\n{text}\n')
+        write_out(args, f'EWA variants vs {args.against} ({Path(args.baseline_config).stem})', text)
         return 0
     if args.from_results:
         results, missing = collect_all(args, work)
@@ -603,9 +605,9 @@ def main(argv=None) -> int:
     else:
         check_splits(args)
         work.mkdir(parents=True, exist_ok=True)
-        run_file(work, 'command', args.ewa_name).write_text(command_line(args) + '\n')
+        run_file(work, 'command.txt', args.ewa_name).write_text(command_line(args) + '\n')
         results = run_all(args, work)
-        run_file(work, 'results', args.ewa_name).write_text(json.dumps(results, indent=2))
+        run_file(work, 'results.json', args.ewa_name).write_text(json.dumps(results, indent=2))
     text = table(results, args)
     data = curves(args, work, [r['seed'] for r in results])
     png = Path(args.curves) if args.curves else work / 'curves.png'
@@ -613,10 +615,7 @@ def main(argv=None) -> int:
         plot_curves(data, png, args)
         text += f'\n\nLearning curves ({args.val_split} split, validated during training): `{png}`.'
     print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(f'# {Path(args.ewa_config).stem} vs baseline\n\n'
-                                  f'{reproduce(args, work)}\n\n{text}\n')
+    write_out(args, f'{Path(args.ewa_config).stem} vs baseline', f'{reproduce(args, work)}\n\n{text}')
     return 0
 
 
