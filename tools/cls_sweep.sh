@@ -2,10 +2,14 @@
 # The sweep around the CIFAR-100 EWA recipe (issue #14 item 1) on the CPU-sized ViT (configs/ewa_cls/
 # *vit-d64-p4*): beta, experts, blocks, mode, partition, an Early-EWA window, a beta schedule, and routed MoE
 # with / without Early EWA. Every variant is one tools/compare_seeds.py run in one work dir, so all share the
-# baseline runs of each seed; rerun to resume. Then one table per comparison (compare_seeds --variants).
+# baseline runs of each seed: the first variant trains them beside its own runs, then JOBS variants run at
+# once. Rerun to resume: a run whose results are in the work dir is skipped even without its checkpoints
+# (the default work dir keeps results and scalars in git, see benchmarks/runs/.gitignore), an interrupted one
+# resumes from its last checkpoint. Then one table per comparison (compare_seeds --variants).
 #
 #   bash tools/cls_sweep.sh                                  # SEEDS="0 1", 2 runs at once, 1 thread each
-#   SEEDS=0 EPOCHS=2 WARMUP=1 SUBSET=64 VARIANTS="beta0.9 routed" bash tools/cls_sweep.sh   # smoke test
+#   WORK=work_dirs/smoke SEEDS=0 EPOCHS=2 WARMUP=1 SUBSET=64 VARIANTS="beta0.9 routed" \
+#     bash tools/cls_sweep.sh                              # smoke test
 #
 # A sweep on few seeds only ranks settings; confirm the best one on >= 5 fresh seeds with compare_seeds.
 set -euo pipefail
@@ -18,15 +22,15 @@ JOBS=${JOBS:-2}
 EPOCHS=${EPOCHS:-40}
 WARMUP=${WARMUP:-5}
 SUBSET=${SUBSET:-}                     # e.g. 64: that many train and test images (smoke tests)
-WORK=${WORK:-work_dirs/cls_sweep}
+WORK=${WORK:-benchmarks/runs/cls_cifar100_vit-d64}  # results kept in git, checkpoints not
 OUT=${OUT:-benchmarks/cls_cifar100_vit-d64_sweep.md}
 C=configs/ewa_cls
 BASE=$C/vit-d64-p4_1xb128-40e_cifar100-32.py
 EWA=$C/ewa-vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED=$C/routed-moe_vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED_EARLY=$C/routed-moe-earlyewa_vit-d64-p4_1xb128-40e_cifar100-32.py
-[[ -d "$DATA/train" && -d "$DATA/test" ]] || { echo "cls_sweep: no CIFAR-100 class folders under $DATA" \
-  "(set DATA=PATH)" >&2; exit 2; }
+source tools/cifar100_options.sh
+cifar100_options "$DATA" "$EPOCHS" "$WARMUP" "$SUBSET"  # checkpoints every 5 epochs: resumable
 hook=custom_hooks.0 bb=model.backbone.ewa_cfg
 early=$(( EPOCHS / 4 > 0 ? EPOCHS / 4 : 1 ))  # the Early-EWA window: the first quarter of training
 declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3, 4 experts, every other block)
@@ -38,35 +42,48 @@ declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3,
   [early-ewa]="$hook.end=$early $hook.by_epoch=True"
   [beta-cosine]="$hook.schedule=cosine $hook.final_share_rate=0.0"
 )
-VARIANTS=${VARIANTS:-"ewa beta0.1 beta0.5 beta0.9 e2 e8 blocks-all blocks-last-half mode-all partition-sample early-ewa beta-cosine routed routed-earlyewa"}
-opts=(train_dataloader.dataset.data_root="$DATA" test_dataloader.dataset.data_root="$DATA"
-      train_cfg.max_epochs="$EPOCHS" param_scheduler.0.end="$WARMUP"
-      param_scheduler.1.begin="$WARMUP" param_scheduler.1.end="$EPOCHS")  # checkpoints every 5: resumable
-if [[ -n "$SUBSET" ]]; then
-  opts+=(train_dataloader.dataset.indices="$SUBSET" test_dataloader.dataset.indices="$SUBSET"
-         train_dataloader.batch_size=16 test_dataloader.batch_size=16)
-fi
+# Ordered by how much each is expected to tell: the extremes first (the first one also trains the baselines)
+VARIANTS=${VARIANTS:-"ewa beta0.9 beta0.1 e8 blocks-all routed routed-earlyewa early-ewa partition-sample beta0.5 e2 blocks-last-half mode-all beta-cosine"}
 read -ra seeds <<< "$SEEDS"
-common=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits default --metric accuracy/top1 --jobs "$JOBS")
+common=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy/top1)
 [[ -n "${OMP_NUM_THREADS:-}" ]] || export OMP_NUM_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
 
-mkdir -p "$(dirname "$WORK")"
-ewa_names=() routed_names=()
-for name in $VARIANTS; do
+run() {  # variant jobs: one compare_seeds run of that variant (all of its seeds) on `jobs` slots
+  local name=$1 jobs=$2 extra=()
   echo "[cls_sweep] $(date -u +%FT%TZ) $name"
   case $name in
-    routed) $PY tools/compare_seeds.py "$BASE" "$ROUTED" "${common[@]}" --ewa-name routed --no-collapse \
-              --cfg-options "${opts[@]}" > "$WORK.routed.log"; routed_names+=(routed) ;;
-    routed-earlyewa) $PY tools/compare_seeds.py "$BASE" "$ROUTED_EARLY" "${common[@]}" --no-collapse \
-              --ewa-name routed-earlyewa --cfg-options "${opts[@]}" --ewa-cfg-options custom_hooks.1.end=$early \
-              > "$WORK.routed-earlyewa.log"; routed_names+=(routed-earlyewa) ;;
+    routed) $PY tools/compare_seeds.py "$BASE" "$ROUTED" "${common[@]}" --jobs "$jobs" --ewa-name routed \
+              --no-collapse --cfg-options "${opts[@]}" > "$WORK.routed.log" ;;
+    routed-earlyewa) $PY tools/compare_seeds.py "$BASE" "$ROUTED_EARLY" "${common[@]}" --jobs "$jobs" \
+              --no-collapse --ewa-name routed-earlyewa --cfg-options "${opts[@]}" \
+              --ewa-cfg-options custom_hooks.1.end=$early > "$WORK.routed-earlyewa.log" ;;
+    *) read -ra extra <<< "${variant[$name]}"
+       $PY tools/compare_seeds.py "$BASE" "$EWA" "${common[@]}" --jobs "$jobs" --ewa-name "$name" \
+           --cfg-options "${opts[@]}" ${extra[@]+--ewa-cfg-options "${extra[@]}"} > "$WORK.$name.log" ;;
+  esac
+}
+
+read -ra names <<< "$VARIANTS"
+ewa_names=() routed_names=()
+for name in "${names[@]}"; do
+  case $name in
+    routed|routed-earlyewa) routed_names+=("$name") ;;
     *) [[ -v "variant[$name]" ]] || { echo "cls_sweep: unknown variant $name" >&2; exit 2; }
-       read -ra extra <<< "${variant[$name]}"
-       $PY tools/compare_seeds.py "$BASE" "$EWA" "${common[@]}" --ewa-name "$name" --cfg-options "${opts[@]}" \
-           ${extra[@]+--ewa-cfg-options "${extra[@]}"} > "$WORK.$name.log"; ewa_names+=("$name") ;;
+       ewa_names+=("$name") ;;
   esac
 done
-table=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits default --metric accuracy/top1 --from-results)
+mkdir -p "$WORK"
+# The first variant trains the shared baselines beside its own runs; then JOBS variants run at once (one
+# slot each), so the baselines are never trained twice at the same time.
+run "${names[0]}" "$JOBS"
+failed=0
+for name in "${names[@]:1}"; do
+  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || failed=1; done
+  run "$name" 1 &
+done
+while (( $(jobs -rp | wc -l) > 0 )); do wait -n || failed=1; done
+(( failed == 0 )) || { echo "cls_sweep: a variant failed; see $WORK.<variant>.log" >&2; exit 1; }
+table=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy/top1 --from-results)
 {
   echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK)"; echo
   all=("${ewa_names[@]}" "${routed_names[@]}")

@@ -56,7 +56,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('baseline_config')
     p.add_argument('ewa_config')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--work-dir', default='work_dirs/compare')
+    p.add_argument('--work-dir', default='work_dirs/compare',
+                   help='runs and results; rerunning resumes: a model whose test results are here is not '
+                        'trained or tested again (even without its checkpoints), so give changed settings '
+                        'a new work dir or --ewa-name')
     p.add_argument('--splits', nargs='+', default=['val', 'test'],
                    help="splits to test on: 'default' (or 'test') is the config's own test_dataloader (e.g. "
                         "COCO128's val json, CIFAR's test set); a name given to --split-options gets those "
@@ -292,10 +295,18 @@ def training_plan(args: argparse.Namespace, name: str, work: Path) -> dict:
     return dict(config=cfg, options=opts, final=final)
 
 
+def result_files(args: argparse.Namespace, seed: int, work: Path, name: str) -> list[Path]:
+    """The test-result files of one of the two models (the EWA model's before and after collapse)."""
+    runs = test_runs(args, seed, work)
+    keys = ('baseline',) if name == 'baseline' else ('ewa_before_collapse', 'collapsed')
+    return [work / f'seed{seed}' / f'{runs[k][0]}_{split}.json' for k in keys for split in args.splits]
+
+
 def train_step(args: argparse.Namespace, seed: int, name: str, work: Path, plan: dict) -> Optional[float]:
-    """Train one of the two models for ``seed`` unless it has finished; minutes taken, or None."""
+    """Train one of the two models for ``seed`` unless it has finished, or its results are on file already
+    (a work dir kept without its checkpoints, e.g. under benchmarks/runs/); minutes taken, or None."""
     wd = train_dir(work, seed, name, args)
-    if training_finished(wd, plan['final']):
+    if training_finished(wd, plan['final']) or all(f.exists() for f in result_files(args, seed, work, name)):
         return None
     resume = ['--resume'] if (wd / 'last_checkpoint').exists() else []  # interrupted: go on from there
     log = wd.parent / f'{wd.name}{".resumed" if resume else ""}.log'  # names may hold dots ('beta0.9')
@@ -310,7 +321,8 @@ def test_seed(args: argparse.Namespace, seed: int, work: Path) -> None:
     runs = test_runs(args, seed, work)
     if not args.no_collapse:
         collapsed = runs['collapsed'][2]
-        if not collapsed.exists():
+        tested = all(f.exists() for f in result_files(args, seed, work, 'ewa'))
+        if not (collapsed.exists() or tested):
             sh(['tools/convert_ewa.py', checkpoint(runs['ewa_before_collapse'][2]), str(collapsed)],
                collapsed.with_suffix('.log'), threads_per_run(args))
     for split in args.splits:

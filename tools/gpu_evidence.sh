@@ -27,20 +27,13 @@ WORK=${WORK:-work_dirs/gpu_evidence}
 OUT=${OUT:-benchmarks/cls_cifar100_vit-t_from-scratch_gpu.md}
 BASE=configs/ewa_cls/vit-t-p4_1xb128-100e_cifar100-32.py
 EWA=configs/ewa_cls/ewa-vit-t-p4_1xb128-100e_cifar100-32.py
-[[ -d "$DATA/train" && -d "$DATA/test" ]] || { echo "gpu_evidence: no CIFAR-100 class folders under $DATA" \
-  "(set DATA=PATH; tools/make_samples.py describes the layout)" >&2; exit 2; }
+source tools/cifar100_options.sh
+cifar100_options "$DATA" "$EPOCHS" "$WARMUP" "$SUBSET"
 
 persistent=$([[ $WORKERS -gt 0 ]] && echo True || echo False)
-opts=(train_dataloader.dataset.data_root="$DATA" test_dataloader.dataset.data_root="$DATA"
-      train_cfg.max_epochs="$EPOCHS" param_scheduler.0.end="$WARMUP"
-      param_scheduler.1.begin="$WARMUP" param_scheduler.1.end="$EPOCHS"
-      train_dataloader.num_workers="$WORKERS" test_dataloader.num_workers="$WORKERS"
-      train_dataloader.persistent_workers=$persistent test_dataloader.persistent_workers=$persistent
-      default_hooks.checkpoint.interval="$EPOCHS" default_hooks.logger.interval=50)
-if [[ -n "$SUBSET" ]]; then
-  opts+=(train_dataloader.dataset.indices="$SUBSET" test_dataloader.dataset.indices="$SUBSET"
-         train_dataloader.batch_size=16 test_dataloader.batch_size=16)
-fi
+opts+=(train_dataloader.num_workers="$WORKERS" test_dataloader.num_workers="$WORKERS"
+       train_dataloader.persistent_workers=$persistent test_dataloader.persistent_workers=$persistent
+       default_hooks.checkpoint.interval="$EPOCHS" default_hooks.logger.interval=50)
 common=(--splits default --metric accuracy/top1 accuracy/top5 --val-interval "$VAL")
 
 read -ra seeds <<< "$SEEDS"

@@ -366,3 +366,26 @@ def test_a_variant_name_with_a_dot_keeps_it_in_the_training_log(tmp_path, monkey
     args = compare.parse_args([*SEG, '--work-dir', str(tmp_path), '--ewa-name', 'beta0.9'])
     compare.train_step(args, 0, 'ewa', tmp_path, compare.training_plan(args, 'ewa', tmp_path))
     assert logs == [tmp_path / 'seed0' / 'beta0.9.log']
+
+
+def test_a_work_dir_kept_without_checkpoints_resumes_without_retraining(tmp_path, monkeypatch):
+    """benchmarks/runs/ keeps results and scalars, not checkpoints: what has results is not trained again, a
+    new variant trains only its own model beside the kept baselines."""
+    work = tmp_path / 'kept'
+    common = [*SEG, '--seeds', '0', '1', '--work-dir', str(work), '--splits', 'default',
+              '--metric', 'accuracy/top1']
+    monkeypatch.setattr(compare, 'sh', fake_sh([]))
+    assert compare.main(common) == 0
+    for f in [*work.rglob('*.pth'), *work.rglob('last_checkpoint')]:
+        f.unlink()
+    calls = []
+    monkeypatch.setattr(compare, 'sh', fake_sh(calls))
+    assert compare.main([*common, '--out', str(tmp_path / 'again.md')]) == 0
+    assert calls == []
+    assert '| +0.25 ± 1.06 |' in (tmp_path / 'again.md').read_text()  # fake gains +1.0, -0.5
+    assert compare.main([*common, '--ewa-name', 'e8']) == 0
+    trained = [Path(c[c.index('--work-dir') + 1]) for c in calls if c[0] == 'tools/train.py']
+    assert trained == [work / 'seed0' / 'e8', work / 'seed1' / 'e8']
+    assert [Path(c[2]).name for c in calls if c[0] == 'tools/convert_ewa.py'] == ['e8_collapsed.pth'] * 2
+    assert {Path(c[c.index(compare.TEST_METRICS_FLAG) + 1]).name for c in calls if c[0] == 'tools/test.py'} \
+        == {'e8_default.json', 'e8_collapsed_default.json'}
