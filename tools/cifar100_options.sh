@@ -4,8 +4,8 @@
 # test sets to their first SUBSET images; it exits 2 with the fix when DATA has no class folders.
 cifar100_options() {
   local data=$1 epochs=$2 warmup=$3 subset=${4:-}
-  [[ -d "$data/train" && -d "$data/test" ]] || { echo "$(basename "$0"): no CIFAR-100 class folders under" \
-    "$data (set DATA=PATH; tools/make_samples.py describes the layout)" >&2; exit 2; }
+  [[ -d "$data/train" && -d "$data/test" ]] || { echo "$(basename "$0"): no CIFAR-100 class folders" \
+    "(train/, test/) under $data: set DATA (tools/make_samples.py describes the layout)" >&2; exit 2; }
   opts=(train_dataloader.dataset.data_root="$data" test_dataloader.dataset.data_root="$data"
         train_cfg.max_epochs="$epochs" param_scheduler.0.end="$warmup"
         param_scheduler.1.begin="$warmup" param_scheduler.1.end="$epochs")

@@ -2,6 +2,8 @@
 # Install mmewa and its OpenMMLab stack into the active Python environment (or a new ./.venv).
 #
 #   bash tools/install.sh            # creates ./.venv if no virtualenv is active
+#   FORCE_CUDA=1 bash tools/install.sh   # on a GPU machine with a CUDA toolkit (nvcc matching torch's CUDA):
+#                                        # mmcv's ops also for CUDA tensors (detection's RoIAlign, NMS)
 #
 # Why a script: mmcv 2.1.0 (the newest mmcv that mmdet 3.3 / mmseg 1.2 accept) ships no wheel for
 # torch 2.14, and torch 2.14's headers need C++20, so mmcv is built from its PyPI source archive with
@@ -26,11 +28,15 @@ echo "[install] python: $(command -v $PY) ($($PY --version))"
 $PY -m pip install -q --upgrade pip wheel
 $PY -m pip install -q "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION"
 
-if ! $PY -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
+FORCE_CUDA=${FORCE_CUDA:-0}
+cuda_ok="'$FORCE_CUDA' != '1' or mmcv.ops.get_compiling_cuda_version() != 'not available'"
+if ! $PY -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION' and ($cuda_ok)" 2>/dev/null; then
   tag=$($PY -c "import sys, torch; print(f'cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__.split(\"+\")[0]}')")
+  [[ $FORCE_CUDA != 1 ]] || tag="$tag-cuda"   # a CUDA build never shares the CPU-only wheel's cache
   wheel_dir="$CACHE/$tag"
   if ! ls "$wheel_dir"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
-    echo "[install] building mmcv $MMCV_VERSION with ops against torch $TORCH_VERSION (~20 min on 2 cores)"
+    echo "[install] building mmcv $MMCV_VERSION with ops (CUDA: $FORCE_CUDA) against torch $TORCH_VERSION" \
+         "(~20 min on 2 cores)"
     build=$(mktemp -d)
     # mmcv's setup.py imports pkg_resources, which setuptools>=70 no longer ships by default.
     $PY -m pip install -q "setuptools<70" ninja
@@ -38,7 +44,7 @@ if ! $PY -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 
     tar xzf "$build/mmcv-$MMCV_VERSION.tar.gz" -C "$build"
     sed -i 's/-std=c++14/-std=c++20/g; s/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
     mkdir -p "$wheel_dir"
-    (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+    (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA MAX_JOBS=${MAX_JOBS:-$(nproc)} \
       $PY -m pip wheel -q --no-deps --no-build-isolation -w "$build/dist" .)
     # Move into the cache only once complete, so an interrupted build never leaves a broken wheel.
     mv "$build"/dist/mmcv-*.whl "$wheel_dir/"

@@ -40,22 +40,42 @@ def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_
     assert (tmp_path / 'again.md').read_text() == page and sorted(work.rglob('*.log')) == logs
 
 
-def test_gpu_evidence_smoke_setting_writes_the_table_and_curves(tmp_path, cifar100_root):
-    out = tmp_path / 'gpu.md'
-    env = {**SMOKE, 'DATA': str(cifar100_root), 'WORK': str(tmp_path / 'gpu'), 'OUT': str(out),
-           'SEEDS': '0 1', 'VAL': '1', 'WORKERS': '0', 'JOBS': '2'}
+def test_gpu_evidence_smoke_setting_writes_each_stages_table_and_curves(tmp_path, cifar100_root, camvid_root):
+    data = tmp_path / 'data'  # the one DATA folder the script wants, over whichever sets conftest found
+    data.mkdir()
+    (data / 'cifar100').symlink_to(cifar100_root)
+    (data / 'camvid').symlink_to(camvid_root)
+    out = tmp_path / 'pages'
+    env = {**SMOKE, 'STAGES': 'cls seg', 'SUBSET': '8', 'VAL': '1', 'SEG_ITERS': '4', 'SEG_VAL': '2',
+           'SEEDS': '0 1', 'WORKERS': '0', 'DATA': str(data), 'WORK': str(tmp_path / 'gpu'),
+           'OUT_DIR': str(out)}
     proc = run('tools/gpu_evidence.sh', env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    page = out.read_text()
-    assert 'paired by seed (Δ = ewa − baseline, n = 2: seeds 0, 1' in page
-    assert re.search(r'^\| default \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \|', page, re.M)
-    assert out.with_suffix('.png').stat().st_size > 5000
+    cls = (out / 'cls_cifar100_vit-t_from-scratch_gpu.md').read_text()
+    assert 'paired by seed (Δ = ewa − baseline, n = 2: seeds 0, 1' in cls
+    assert re.search(r'^\| default \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \|', cls, re.M)
+    seg = (out / 'seg_camvid_vit-t-p8_from-scratch_gpu.md').read_text()
+    for split in ('val', 'test'):  # both splits, the collapsed model tested in the standard config
+        assert re.search(rf'^\| {split} \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \|', seg, re.M)
+    assert re.search(r'^\| test \| [-+][\d.]+ ± [\d.]+ \| .* \| 0\.0\d \|$', seg, re.M)  # collapse gap
+    for page in ('cls_cifar100_vit-t_from-scratch_gpu', 'seg_camvid_vit-t-p8_from-scratch_gpu'):
+        assert (out / f'{page}.png').stat().st_size > 5000
 
 
-@pytest.mark.parametrize('script', ['tools/cls_sweep.sh', 'tools/gpu_evidence.sh'])
-def test_without_cifar100_the_scripts_name_the_fix(tmp_path, script):
-    proc = run(script, {'DATA': str(tmp_path / 'nowhere'), 'WORK': str(tmp_path / 'w'),
-                        'OUT': str(tmp_path / 'out.md')})
+@pytest.mark.parametrize('script, message', [
+    ('tools/cls_sweep.sh', 'no CIFAR-100 class folders (train/, test/) under {nowhere}: set DATA'),
+    ('tools/gpu_evidence.sh', 'stage cls needs {nowhere}/cifar100/train: set DATA to the folder that holds')])
+def test_without_data_the_scripts_name_the_fix_and_write_nothing(tmp_path, script, message):
+    nowhere = tmp_path / 'nowhere'
+    proc = run(script, {'DATA': str(nowhere), 'WORK': str(tmp_path / 'w'), 'OUT': str(tmp_path / 'out.md'),
+                        'OUT_DIR': str(tmp_path / 'pages')})
     assert proc.returncode == 2
-    assert f'no CIFAR-100 class folders under {tmp_path / "nowhere"} (set DATA=PATH' in proc.stderr
-    assert not (tmp_path / 'w').exists() and not (tmp_path / 'out.md').exists()
+    assert message.format(nowhere=nowhere) in proc.stderr
+    assert not any(tmp_path.glob('[wpo]*'))
+
+
+def test_gpu_evidence_refuses_an_unknown_stage_before_running_any(tmp_path, cifar100_root):
+    proc = run('tools/gpu_evidence.sh', {'STAGES': 'cls segm', 'DATA': str(cifar100_root.parent),
+                                         'WORK': str(tmp_path / 'w')})
+    assert proc.returncode == 2 and "unknown stage 'segm' in STAGES (cls, seg, det)" in proc.stderr
+    assert not (tmp_path / 'w').exists()
