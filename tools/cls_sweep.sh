@@ -11,6 +11,8 @@
 #   WORK=work_dirs/smoke SEEDS=0 EPOCHS=2 WARMUP=1 SUBSET=64 VARIANTS="beta0.9 routed" \
 #     bash tools/cls_sweep.sh                              # smoke test
 #
+#   RUN=0 SEEDS=4 bash tools/cls_sweep.sh                   # only tabulate what the work dir holds
+#
 # A sweep on few seeds only ranks settings; confirm the best one on >= 5 fresh seeds with compare_seeds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,7 @@ JOBS=${JOBS:-2}
 EPOCHS=${EPOCHS:-40}
 WARMUP=${WARMUP:-5}
 SUBSET=${SUBSET:-}                     # e.g. 64: that many train and test images (smoke tests)
+RUN=${RUN:-1}                          # 0: run nothing, write the page from the work dir
 WORK=${WORK:-benchmarks/runs/cls_cifar100_vit-d64}  # results kept in git, checkpoints not
 OUT=${OUT:-benchmarks/cls_cifar100_vit-d64_sweep.md}
 C=configs/ewa_cls
@@ -43,7 +46,8 @@ declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3,
   [beta-cosine]="$hook.schedule=cosine $hook.final_share_rate=0.0"
 )
 # Ordered by how much each is expected to tell: the extremes first (the first one also trains the baselines)
-VARIANTS=${VARIANTS:-"ewa beta0.9 beta0.1 e8 blocks-all routed routed-earlyewa early-ewa partition-sample beta0.5 e2 blocks-last-half mode-all beta-cosine"}
+ordered="ewa beta0.9 beta0.1 e8 blocks-all routed routed-earlyewa early-ewa partition-sample beta0.5 e2"
+VARIANTS=${VARIANTS:-"$ordered blocks-last-half mode-all beta-cosine"}
 read -ra seeds <<< "$SEEDS"
 common=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy/top1)
 [[ -n "${OMP_NUM_THREADS:-}" ]] || export OMP_NUM_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
@@ -72,20 +76,28 @@ for name in "${names[@]}"; do
        ewa_names+=("$name") ;;
   esac
 done
-mkdir -p "$WORK"
-# The first variant trains the shared baselines beside its own runs; then JOBS variants run at once (one
-# slot each), so the baselines are never trained twice at the same time.
-run "${names[0]}" "$JOBS"
-failed=0
-for name in "${names[@]:1}"; do
-  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || failed=1; done
-  run "$name" 1 &
-done
-while (( $(jobs -rp | wc -l) > 0 )); do wait -n || failed=1; done
-(( failed == 0 )) || { echo "cls_sweep: a variant failed; see $WORK.<variant>.log" >&2; exit 1; }
+if [[ $RUN == 1 ]]; then
+  mkdir -p "$WORK"
+  # The first variant trains the shared baselines beside its own runs; then JOBS variants run at once (one
+  # slot each), so the baselines are never trained twice at the same time.
+  run "${names[0]}" "$JOBS"
+  failed=0
+  for name in "${names[@]:1}"; do
+    while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || failed=1; done
+    run "$name" 1 &
+  done
+  while (( $(jobs -rp | wc -l) > 0 )); do wait -n || failed=1; done
+  (( failed == 0 )) || { echo "cls_sweep: a variant failed; see $WORK.<variant>.log" >&2; exit 1; }
+fi
 table=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy/top1 --from-results)
 {
-  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK)"; echo
+  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK; rerun to resume," \
+       "RUN=0 to only tabulate)"; echo
+  echo "A sweep on ${#seeds[@]} seed(s) ranks settings at best: on one seed every variant shares that seed's" \
+       "baseline, so a low baseline lifts every row alike; compare the variants with each other, keeping in" \
+       "mind the seed-to-seed spread of one run (~0.5-0.8 top-1 here), and confirm a candidate on >= 5 fresh" \
+       "seeds with tools/compare_seeds.py before calling it a gain. Rows without results have not run yet."
+  echo
   all=("${ewa_names[@]}" "${routed_names[@]}")
   $PY tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants "${all[@]}"
   if [[ " ${routed_names[*]} " == *" routed "* && " ${routed_names[*]} " == *" routed-earlyewa "* ]]; then

@@ -38,6 +38,10 @@ def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_
     again = run('tools/cls_sweep.sh', {**env, 'OUT': str(tmp_path / 'again.md')})
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / 'again.md').read_text() == page and sorted(work.rglob('*.log')) == logs
+    only = tmp_path / 'only.md'
+    proc = run('tools/cls_sweep.sh', {**env, 'RUN': '0', 'VARIANTS': 'ewa e8', 'OUT': str(only)})
+    assert proc.returncode == 0 and sorted(work.rglob('*.log')) == logs  # RUN=0 tabulates, runs nothing
+    assert f'| e8 | test | – | – | – | – | – | – | – | no results in {work} |' in only.read_text()
 
 
 def test_gpu_evidence_smoke_setting_writes_each_stages_table_and_curves(tmp_path, cifar100_root, camvid_root):
