@@ -32,11 +32,14 @@ BASE=$C/vit-d64-p4_1xb128-40e_cifar100-32.py
 EWA=$C/ewa-vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED=$C/routed-moe_vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED_EARLY=$C/routed-moe-earlyewa_vit-d64-p4_1xb128-40e_cifar100-32.py
-source tools/cifar100_options.sh
-cifar100_options "$DATA" "$EPOCHS" "$WARMUP" "$SUBSET"  # checkpoints every 5 epochs: resumable
+source tools/evidence_options.sh
+opts=()
+cifar100_options "$DATA" "$EPOCHS" "$WARMUP"  # the configs checkpoint every 5 epochs: resumable
+subset_options "$SUBSET" 16
 hook=custom_hooks.0 bb=model.backbone.ewa_cfg
 early=$(( EPOCHS / 4 > 0 ? EPOCHS / 4 : 1 ))  # the Early-EWA window: the first quarter of training
-declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3, 4 experts, every other block)
+declare -A variant=(   # name -> cfg-options of the second run (on top of its config: for EWA β = 0.3, 4
+                       # experts, every other block)
   [ewa]=''
   [beta0.1]="$hook.share_rate=0.1" [beta0.5]="$hook.share_rate=0.5" [beta0.9]="$hook.share_rate=0.9"
   [e2]="$bb.num_experts=2" [e8]="$bb.num_experts=8"
@@ -44,7 +47,9 @@ declare -A variant=(   # name -> cfg-options of the EWA run (on top of β = 0.3,
   [mode-all]="$hook.mode=all" [partition-sample]="$bb.partition=sample"
   [early-ewa]="$hook.end=$early $hook.by_epoch=True"
   [beta-cosine]="$hook.schedule=cosine $hook.final_share_rate=0.0"
+  [routed]='' [routed-earlyewa]="custom_hooks.1.end=$early"
 )
+declare -A config=([routed]=$ROUTED [routed-earlyewa]=$ROUTED_EARLY)  # the routed MoEs: not collapsed
 # Ordered by how much each is expected to tell: the extremes first (the first one also trains the baselines)
 ordered="ewa beta0.9 beta0.1 e8 blocks-all routed routed-earlyewa early-ewa partition-sample beta0.5 e2"
 VARIANTS=${VARIANTS:-"$ordered blocks-last-half mode-all beta-cosine"}
@@ -53,28 +58,20 @@ common=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy
 [[ -n "${OMP_NUM_THREADS:-}" ]] || export OMP_NUM_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 ))
 
 run() {  # variant jobs: one compare_seeds run of that variant (all of its seeds) on `jobs` slots
-  local name=$1 jobs=$2 extra=()
+  local name=$1 jobs=$2 extra=() routed=()
   echo "[cls_sweep] $(date -u +%FT%TZ) $name"
-  case $name in
-    routed) $PY tools/compare_seeds.py "$BASE" "$ROUTED" "${common[@]}" --jobs "$jobs" --ewa-name routed \
-              --no-collapse --cfg-options "${opts[@]}" > "$WORK.routed.log" ;;
-    routed-earlyewa) $PY tools/compare_seeds.py "$BASE" "$ROUTED_EARLY" "${common[@]}" --jobs "$jobs" \
-              --no-collapse --ewa-name routed-earlyewa --cfg-options "${opts[@]}" \
-              --ewa-cfg-options custom_hooks.1.end=$early > "$WORK.routed-earlyewa.log" ;;
-    *) read -ra extra <<< "${variant[$name]}"
-       $PY tools/compare_seeds.py "$BASE" "$EWA" "${common[@]}" --jobs "$jobs" --ewa-name "$name" \
-           --cfg-options "${opts[@]}" ${extra[@]+--ewa-cfg-options "${extra[@]}"} > "$WORK.$name.log" ;;
-  esac
+  read -ra extra <<< "${variant[$name]}"
+  [[ ! -v "config[$name]" ]] || routed=(--no-collapse)
+  $PY tools/compare_seeds.py "$BASE" "${config[$name]:-$EWA}" "${common[@]}" --jobs "$jobs" \
+      --ewa-name "$name" ${routed[@]+"${routed[@]}"} --cfg-options "${opts[@]}" \
+      ${extra[@]+--ewa-cfg-options "${extra[@]}"} > "$WORK.$name.log"
 }
 
 read -ra names <<< "$VARIANTS"
 ewa_names=() routed_names=()
 for name in "${names[@]}"; do
-  case $name in
-    routed|routed-earlyewa) routed_names+=("$name") ;;
-    *) [[ -v "variant[$name]" ]] || { echo "cls_sweep: unknown variant $name" >&2; exit 2; }
-       ewa_names+=("$name") ;;
-  esac
+  [[ -v "variant[$name]" ]] || { echo "cls_sweep: unknown variant $name" >&2; exit 2; }
+  if [[ -v "config[$name]" ]]; then routed_names+=("$name"); else ewa_names+=("$name"); fi
 done
 if [[ $RUN == 1 ]]; then
   mkdir -p "$WORK"
@@ -89,14 +86,15 @@ if [[ $RUN == 1 ]]; then
   while (( $(jobs -rp | wc -l) > 0 )); do wait -n || failed=1; done
   (( failed == 0 )) || { echo "cls_sweep: a variant failed; see $WORK.<variant>.log" >&2; exit 1; }
 fi
-table=(--seeds "${seeds[@]}" --work-dir "$WORK" --splits test --metric accuracy/top1 --from-results)
+table=("${common[@]}" --from-results)
 {
-  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK; rerun to resume," \
-       "RUN=0 to only tabulate)"; echo
-  echo "A sweep on ${#seeds[@]} seed(s) ranks settings at best: on one seed every variant shares that seed's" \
-       "baseline, so a low baseline lifts every row alike; compare the variants with each other, keeping in" \
-       "mind the seed-to-seed spread of one run (~0.5-0.8 top-1 here), and confirm a candidate on >= 5 fresh" \
-       "seeds with tools/compare_seeds.py before calling it a gain. Rows without results have not run yet."
+  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK;" \
+       "rerun to resume, RUN=0 to only tabulate)"; echo
+  echo "A sweep on ${#seeds[@]} seed(s) ranks settings at best: on one seed every variant shares that" \
+       "seed's baseline, so a low baseline lifts every row alike; compare the variants with each other," \
+       "keeping in mind the seed-to-seed spread of one run (~0.5-0.8 top-1 here), and confirm a candidate" \
+       "on >= 5 fresh seeds with tools/compare_seeds.py before calling it a gain. Rows without results have" \
+       "not run yet."
   echo
   all=("${ewa_names[@]}" "${routed_names[@]}")
   $PY tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants "${all[@]}"

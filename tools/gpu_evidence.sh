@@ -11,7 +11,7 @@
 #   bash tools/gpu_evidence.sh                     # STAGES="cls seg det" one after another
 #   STAGES=cls bash tools/gpu_evidence.sh          # one stage per call (each is sized for ~10 GPU minutes)
 #   STAGES="cls seg" EPOCHS=2 WARMUP=1 VAL=1 SEG_ITERS=4 SEG_VAL=2 SEEDS="0 1" SUBSET=16 WORKERS=0 \
-#     bash tools/gpu_evidence.sh                   # CPU smoke test (tests/test_e2e/test_cifar_evidence_scripts.py)
+#     bash tools/gpu_evidence.sh     # CPU smoke test (tests/test_e2e/test_cifar_evidence_scripts.py)
 #
 # Time: a pilot on one H200 (benchmarks/cls_cifar100_vit-t_gpu_pilot.md) ran five CIFAR trainings at once at
 # ~13 s per epoch each, bound by MMEngine's per-iteration host work, not by the GPU: the cls stage's ten
@@ -35,9 +35,9 @@ EPOCHS=${EPOCHS:-50}
 WARMUP=${WARMUP:-5}                    # cls: linear warm-up epochs, then cosine to EPOCHS
 VAL=${VAL:-10}                         # cls: validate every VAL epochs
 SEG_ITERS=${SEG_ITERS:-4000}
-SEG_VAL=${SEG_VAL:-500}                   # seg: validate every SEG_VAL iterations
+SEG_VAL=${SEG_VAL:-500}                # seg: validate every SEG_VAL iterations
 DET_EPOCHS=${DET_EPOCHS:-12}
-DET_VAL=${DET_VAL:-2}                     # det: validate every DET_VAL epochs
+DET_VAL=${DET_VAL:-2}                  # det: validate every DET_VAL epochs
 WORKERS=${WORKERS:-2}
 SUBSET=${SUBSET:-}                     # e.g. 16: that many train and test images (smoke tests)
 JOBS=${JOBS:-}                         # runs at once (default: every training of every seed)
@@ -45,13 +45,10 @@ WORK=${WORK:-work_dirs/gpu_evidence}
 OUT_DIR=${OUT_DIR:-benchmarks}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the GPU does the math; many runs share the host's cores
 
+source tools/evidence_options.sh
 persistent=$([[ $WORKERS -gt 0 ]] && echo True || echo False)
 loaders=(train_dataloader.num_workers="$WORKERS" test_dataloader.num_workers="$WORKERS"
          train_dataloader.persistent_workers=$persistent test_dataloader.persistent_workers=$persistent)
-subset() {  # cut both sets to SUBSET images, batch 2 (smoke tests)
-  [[ -z "$SUBSET" ]] || opts+=(train_dataloader.dataset.indices="$SUBSET" test_dataloader.dataset.indices="$SUBSET"
-                               train_dataloader.batch_size=2 test_dataloader.batch_size=2)
-}
 compare() {  # name baseline-config ewa-config seeds compare_seeds-options...: one stage, its page and curves
   local name=$1 base=$2 ewa=$3 seeds
   read -ra seeds <<< "$4"
@@ -64,10 +61,9 @@ compare() {  # name baseline-config ewa-config seeds compare_seeds-options...: o
 }
 
 stage_cls() {
-  source tools/cifar100_options.sh
   cifar100_options "$DATA/cifar100" "$EPOCHS" "$WARMUP"
   opts+=("${loaders[@]}" default_hooks.checkpoint.interval="$EPOCHS" default_hooks.logger.interval=50)
-  subset
+  subset_options "$SUBSET" 2
   compare cls_cifar100_vit-t_from-scratch_gpu configs/ewa_cls/{,ewa-}vit-t-p4_1xb128-100e_cifar100-32.py \
       "$SEEDS" --splits default --metric accuracy/top1 accuracy/top5 --val-interval "$VAL"
 }
@@ -77,7 +73,7 @@ stage_seg() {
   opts=(train_dataloader.dataset.data_root="$d" test_dataloader.dataset.data_root="$d" "${loaders[@]}"
         train_cfg.max_iters="$SEG_ITERS" param_scheduler.0.end="$warm" param_scheduler.1.begin="$warm"
         param_scheduler.1.end="$SEG_ITERS" default_hooks.checkpoint.interval="$SEG_ITERS")
-  subset
+  subset_options "$SUBSET" 2
   compare seg_camvid_vit-t-p8_from-scratch_gpu configs/scratch/seg{,_ewa}_vit-t-p8_4k-poly_camvid-128.py \
       "$SEEDS" --splits val test --metric mIoU --val-interval "$SEG_VAL" --val-split val
 }
@@ -93,8 +89,10 @@ stage_det() {
         default_hooks.checkpoint.interval="$DET_EPOCHS")
   local loader evaluator
   for loader in train val test; do opts+=("${loader}_dataloader.dataset.data_root=$d/"); done
-  for evaluator in val test; do opts+=("${evaluator}_evaluator.ann_file=$d/annotations/instances_val.json"); done
-  subset
+  for evaluator in val test; do
+    opts+=("${evaluator}_evaluator.ann_file=$d/annotations/instances_val.json")
+  done
+  subset_options "$SUBSET" 2
   compare det_horse_vit-s14-448_gpu configs/ewa_det/mask-rcnn_{,ewa-}vit-s14-simplefpn_1xb4-12e_horse-448.py \
       "$DET_SEEDS" --splits default --metric coco/bbox_mAP coco/segm_mAP --val-interval "$DET_VAL" \
       --val-split default
