@@ -576,6 +576,15 @@ def command_line(args: argparse.Namespace) -> str:
                      *(['--ewa-cfg-options', *args.ewa_cfg_options] if args.ewa_cfg_options else [])])
 
 
+def recorded_minutes(path: Path) -> dict[int, dict[str, float]]:
+    """Training minutes per seed in an earlier ``results.json`` of this comparison: a rerun skips the
+    finished trainings, and would otherwise drop how long they took."""
+    if not path.exists():
+        return {}
+    return {r['seed']: {k: v for k, v in r.items() if k.endswith('_train_minutes')}
+            for r in json.loads(path.read_text())}
+
+
 def run_file(work: Path, filename: str, name: str) -> Path:
     """``command.txt`` / ``results.json`` of the default variant 'ewa', ``command_<name>.txt`` etc. of others
     (so variants sharing a work dir and its baselines keep their own records)."""
@@ -618,8 +627,11 @@ def main(argv=None) -> int:
         check_splits(args)
         work.mkdir(parents=True, exist_ok=True)
         run_file(work, 'command.txt', args.ewa_name).write_text(command_line(args) + '\n')
-        results = run_all(args, work)
-        run_file(work, 'results.json', args.ewa_name).write_text(json.dumps(results, indent=2))
+        results_json = run_file(work, 'results.json', args.ewa_name)
+        earlier = recorded_minutes(results_json)
+        results = [{**r, **{k: v for k, v in earlier.get(r['seed'], {}).items() if k not in r}}
+                   for r in run_all(args, work)]
+        results_json.write_text(json.dumps(results, indent=2))
     text = table(results, args)
     data = curves(args, work, [r['seed'] for r in results])
     png = Path(args.curves) if args.curves else work / 'curves.png'

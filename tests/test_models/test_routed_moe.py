@@ -164,6 +164,43 @@ def test_fast_path_has_no_data_dependent_shapes_or_host_syncs(capacity_factor):
         m.num_dropped.item()  # what a sync would have done
 
 
+def test_dropless_cpu_buffer_is_the_busiest_experts_load():
+    E, N = 4, 12
+    m = probe(E, top_k=2)
+    experts = torch.tensor([[0, 1]] * 9 + [[2, 0]] * 3)
+    assert m.capacity(N) == N  # no experts given (accelerators): the sync-free padded buffer
+    assert m.capacity(N, experts) == 12  # expert 0: 9 first + 3 second choices
+    assert m.capacity(N, torch.tensor([[0, 1], [2, 3], [0, 2]])) == 2
+    assert m.capacity(0, torch.zeros(0, 2, dtype=torch.long)) == 0
+    m.capacity_factor = 1.0  # a cap ignores the loads in training, and eval is dropless again
+    assert m.capacity(N, experts) == 6 and m.eval().capacity(N, experts) == 12
+
+
+@pytest.mark.parametrize('top_k', [1, 2])
+def test_dropless_tight_and_padded_buffers_compute_the_same(top_k, monkeypatch):
+    """The CPU's tight buffer vs the padded ``[E, N, C]`` one accelerators use: same outputs and grads."""
+    torch.manual_seed(0)
+    tight = routed(top_k=top_k)
+    padded = copy.deepcopy(tight)
+    monkeypatch.setattr(padded, 'capacity', lambda num_tokens, experts=None: num_tokens)
+    sizes = []
+    monkeypatch.setattr(tight, 'capacity', lambda n, experts=None: sizes.append(
+        type(tight).capacity(tight, n, experts)) or sizes[-1])
+    x = torch.randn(3, 11, 16)
+    outs = []
+    for m in (tight, padded):
+        xi = x.clone().requires_grad_()
+        y = m(xi)
+        y.pow(2).sum().backward()
+        outs.append((y, xi.grad, [p.grad for p in m.parameters()]))
+    torch.testing.assert_close(outs[0][0], outs[1][0], **TOL)
+    torch.testing.assert_close(outs[0][1], outs[1][1], **TOL)
+    for g, g_ref in zip(outs[0][2], outs[1][2]):
+        torch.testing.assert_close(g, g_ref, **TOL)
+    assert tight.num_dropped.item() == padded.num_dropped.item() == 0
+    assert top_k * 33 / 4 <= sizes[0] < 33  # 33 tokens: the busiest expert's load, not N
+
+
 def test_dropped_tokens_keep_their_identity_path():
     m = probe(4, top_k=1, capacity_factor=0.5)
     m.add_identity = True

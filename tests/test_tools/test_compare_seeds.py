@@ -376,12 +376,17 @@ def test_a_work_dir_kept_without_checkpoints_resumes_without_retraining(tmp_path
               '--metric', 'accuracy/top1']
     monkeypatch.setattr(compare, 'sh', fake_sh([]))
     assert compare.main(common) == 0
+    minutes = [{k: v for k, v in r.items() if k.endswith('_train_minutes')}
+               for r in json.loads((work / 'results.json').read_text())]
+    assert [sorted(m) for m in minutes] == [['baseline_train_minutes', 'ewa_train_minutes']] * 2
     for f in [*work.rglob('*.pth'), *work.rglob('last_checkpoint')]:
         f.unlink()
     calls = []
     monkeypatch.setattr(compare, 'sh', fake_sh(calls))
     assert compare.main([*common, '--out', str(tmp_path / 'again.md')]) == 0
     assert calls == []
+    rerun = json.loads((work / 'results.json').read_text())  # nothing trained: the minutes are kept
+    assert [{k: r[k] for k in m} for r, m in zip(rerun, minutes)] == minutes
     assert '| +0.25 ± 1.06 |' in (tmp_path / 'again.md').read_text()  # fake gains +1.0, -0.5
     assert compare.main([*common, '--ewa-name', 'e8']) == 0
     trained = [Path(c[c.index('--work-dir') + 1]) for c in calls if c[0] == 'tools/train.py']
