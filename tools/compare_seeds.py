@@ -86,6 +86,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--against', default='baseline', metavar='NAME',
                    help="with --variants: the model they are paired with, 'baseline' or another variant "
                         "(e.g. routed MoE + Early EWA against routed MoE)")
+    p.add_argument('--baseline-name', default='baseline',
+                   help="what the tables and curves call the first model, e.g. 'routed' when it is a routed "
+                        "MoE compared with the same MoE + Early EWA (its runs stay under baseline/)")
     p.add_argument('--ewa-name', default='ewa',
                    help='sub-folder name of the EWA runs, to compare several variants with one baseline')
     p.add_argument('--no-collapse', action='store_true',
@@ -414,7 +417,8 @@ def table(results: list[dict], args) -> str:
     sb = [r['baseline_s_per_iter'] for r in results if r.get('baseline_s_per_iter') is not None]
     se = [r['ewa_s_per_iter'] for r in results if r.get('ewa_s_per_iter') is not None]
     if sb and se:
-        lines += [f'Training time per iteration (median of logged windows): baseline {mean_std(sb)} s, '
+        lines += [f'Training time per iteration (median of logged windows): '
+                  f'{args.baseline_name} {mean_std(sb)} s, '
                   f'{name} {mean_std(se)} s (ratio {statistics.mean(se) / statistics.mean(sb):.3f}); '
                   f'seeds {", ".join(str(r["seed"]) for r in results)}.']
     return '\n'.join(lines).rstrip('\n')
@@ -428,12 +432,13 @@ def paired(results: list[dict], split: str, m: str) -> tuple[list[float], list[f
 
 
 def metric_table(results: list[dict], args, m: str) -> list[str]:
-    name = args.ewa_name
+    name, base_name = args.ewa_name, args.baseline_name
     if args.no_collapse:
         model_col, before_col = f'{name} {m} (as is)', f'{name} (same model)'
     else:
         model_col, before_col = f'{name} collapsed {m} (baseline config)', f'{name} before collapse'
-    lines = [f'| split | baseline {m} | {model_col} | Δ ({name} − baseline) | {before_col} | per-seed Δ |',
+    lines = [f'| split | {base_name} {m} | {model_col} | Δ ({name} − {base_name}) | {before_col} '
+             '| per-seed Δ |',
              '| --- | --- | --- | --- | --- | --- |']
     for split in args.splits:
         base, ewa, before = paired(results, split, m)
@@ -455,8 +460,8 @@ def stats_table(results: list[dict], args, m: str) -> list[str]:
     """Paired statistics of Δ = EWA − baseline (matched by seed) and the collapse gap, per split."""
     name = args.ewa_name
     seeds = ', '.join(str(r['seed']) for r in results)
-    lines = [f'{m}, paired by seed (Δ = {name} − baseline, n = {len(results)}: seeds {seeds}; two-sided '
-             f'paired t-test; percentile bootstrap of the mean Δ, {BOOTSTRAP_RESAMPLES} resamples, '
+    lines = [f'{m}, paired by seed (Δ = {name} − {args.baseline_name}, n = {len(results)}: seeds {seeds}; '
+             f'two-sided paired t-test; percentile bootstrap of the mean Δ, {BOOTSTRAP_RESAMPLES} resamples, '
              f'seed {BOOTSTRAP_SEED}):',
              '',
              '| split | mean Δ ± std | t (dof) | p | bootstrap 95% CI | verdict | max collapse gap |',
@@ -507,7 +512,7 @@ def plot_curves(data: dict[str, dict[str, dict]], path: Path, args: argparse.Nam
             if model not in models:
                 continue
             c = models[model]
-            label = f'{"baseline" if model == "baseline" else args.ewa_name} (n = {len(c["seeds"])})'
+            label = f'{args.baseline_name if model == "baseline" else args.ewa_name} (n = {len(c["seeds"])})'
             ax.plot(c['steps'], c['mean'], color=color, marker='o', markersize=3, label=label)
             ax.fill_between(c['steps'], c['min'], c['max'], color=color, alpha=0.2, linewidth=0)
         unit = next(iter(models.values()))['unit']
@@ -567,7 +572,9 @@ def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces the table (without --from-results: that one only re-reads it)."""
     split_opts = [x for o in args.split_options for x in ('--split-options', *o)]
     return ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
-                     *map(str, args.seeds), '--work-dir', args.work_dir, '--ewa-name', args.ewa_name,
+                     *map(str, args.seeds), '--work-dir', args.work_dir,
+                     *(['--baseline-name', args.baseline_name] if args.baseline_name != 'baseline' else []),
+                     '--ewa-name', args.ewa_name,
                      '--splits', *args.splits, *split_opts, '--metric', *args.metric,
                      *(['--no-collapse'] if args.no_collapse else []),
                      *(['--val-interval', str(args.val_interval), '--val-split', args.val_split]

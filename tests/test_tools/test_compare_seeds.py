@@ -74,6 +74,20 @@ def test_classification_and_detection_units():
     assert '| default | +0.70 ± 0.42 | +2.33 (1) | 0.258 |' in compare.table(results, det)
 
 
+def test_baseline_name_labels_a_first_model_that_is_not_the_dense_baseline():
+    """routed MoE vs routed MoE + Early EWA: the tables, the time line and the command say 'routed'."""
+    argv = ['r.py', 're.py', '--splits', 'val', '--no-collapse', '--baseline-name', 'routed', '--ewa-name',
+            'routed-earlyewa']
+    args = compare.parse_args(argv)
+    text = compare.table(THREE, args)
+    assert ('| split | routed mIoU | routed-earlyewa mIoU (as is) | Δ (routed-earlyewa − routed) |'
+            in text)
+    assert '(Δ = routed-earlyewa − routed, n = 3' in text and 'routed 1.00 ± 0.00 s, routed-earlyewa' in text
+    assert 'baseline' not in text
+    assert '--baseline-name routed --ewa-name routed-earlyewa' in compare.command_line(args)
+    assert '--baseline-name' not in compare.command_line(compare.parse_args(['b.py', 'e.py']))
+
+
 def test_split_options_point_the_test_loader_at_val():
     assert compare.split_options('test') == []
     assert compare.split_options('val') == ['test_dataloader.dataset.data_prefix.img_path=img_dir/val',
