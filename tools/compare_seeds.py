@@ -636,8 +636,7 @@ def main(argv=None) -> int:
         run_file(work, 'command.txt', args.ewa_name).write_text(command_line(args) + '\n')
         results_json = run_file(work, 'results.json', args.ewa_name)
         earlier = recorded_minutes(results_json)
-        results = [{**r, **{k: v for k, v in earlier.get(r['seed'], {}).items() if k not in r}}
-                   for r in run_all(args, work)]
+        results = [{**earlier.get(r['seed'], {}), **r} for r in run_all(args, work)]
         results_json.write_text(json.dumps(results, indent=2))
     text = table(results, args)
     data = curves(args, work, [r['seed'] for r in results])

@@ -184,8 +184,11 @@ def test_dropless_tight_and_padded_buffers_compute_the_same(top_k, monkeypatch):
     padded = copy.deepcopy(tight)
     monkeypatch.setattr(padded, 'capacity', lambda num_tokens, experts=None: num_tokens)
     sizes = []
-    monkeypatch.setattr(tight, 'capacity', lambda n, experts=None: sizes.append(
-        type(tight).capacity(tight, n, experts)) or sizes[-1])
+
+    def recorded_capacity(num_tokens, experts=None):
+        sizes.append(RoutedMoEFFN.capacity(tight, num_tokens, experts))
+        return sizes[-1]
+    monkeypatch.setattr(tight, 'capacity', recorded_capacity)
     x = torch.randn(3, 11, 16)
     outs = []
     for m in (tight, padded):
