@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ _REFUSALS = ('Unsupported global', 'Trying to call reduce', 'Can only create new
 
 # A legacy (pre-zip) torch.save file starts with its magic number pickled with protocol 2.
 _LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
+_ZIP_MAGIC = b'PK\x03\x04'  # torch.save's default container is a zip archive
 
 
 class CheckpointError(RuntimeError):
@@ -76,11 +78,33 @@ def mmengine_globals_allowed() -> Iterator[None]:
         torch.serialization.add_safe_globals(before)
 
 
+def unpickling_refusal(path: Path | str, error: BaseException) -> CheckpointError | None:
+    """One line for torch's weights-only refusal (naming the global the file asked for), else ``None``."""
+    text = str(error)
+    if not any(refusal in text for refusal in _REFUSALS):
+        return None
+    found = re.search(r'GLOBAL ([\w.]+)', text) or re.search(r'global:? ([\w.]+)', text)
+    what = f"the global '{found.group(1)}'" if found else 'objects that are not plain weights'
+    return CheckpointError(
+        f'{path} asks to run code when unpickled ({what}), which mmewa will not unpickle; if you trust the '
+        "file, load it once with torch.load(path, weights_only=False) in a separate session and re-save "
+        "only its weights: torch.save({'state_dict': ckpt['state_dict']}, 'clean.pth')")
+
+
+def _truncated_or_corrupt(path: Path | str, detail: str = '') -> CheckpointError:
+    return CheckpointError(f'{path} is truncated or corrupt{detail}: copy or save it again')
+
+
 def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    """MMEngine's local-file loader, with MMEngine's checkpoint types allowed while it reads."""
+    """MMEngine's local-file loader, with MMEngine's checkpoint types allowed while it reads; a refused
+    or damaged file fails with the same one-line messages as :func:`load_checkpoint`."""
     from mmengine.runner import checkpoint as mmengine_checkpoint
-    with mmengine_globals_allowed():
-        return mmengine_checkpoint.load_from_local(filename, map_location)
+    _check_container(Path(os.path.expanduser(filename)))
+    try:
+        with mmengine_globals_allowed():
+            return mmengine_checkpoint.load_from_local(filename, map_location)
+    except pickle.UnpicklingError as e:
+        raise (unpickling_refusal(filename, e) or _truncated_or_corrupt(filename, f' ({e})')) from e
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -99,14 +123,16 @@ def _check_container(path: Path) -> None:
         raise CheckpointError(f'{path} is a directory; give the checkpoint file inside it (e.g. iter_N.pth)')
     if not path.exists():
         raise CheckpointError(f'checkpoint not found: {path}')
+    with open(path, 'rb') as f:
+        head = f.read(len(_LEGACY_MAGIC))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             if any(name.endswith('data.pkl') for name in zf.namelist()):
                 return
-    else:
-        with open(path, 'rb') as f:
-            if f.read(len(_LEGACY_MAGIC)) == _LEGACY_MAGIC:
-                return
+    elif head == _LEGACY_MAGIC:
+        return
+    elif head.startswith(_ZIP_MAGIC):  # a zip whose end (central directory) is missing
+        raise _truncated_or_corrupt(path, ' (a zip archive without its end: an interrupted save or copy?)')
     raise CheckpointError(f'{path} is not a PyTorch checkpoint (not written by torch.save)')
 
 
@@ -118,12 +144,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[
         with mmengine_globals_allowed():
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if any(refusal in str(e) for refusal in _REFUSALS):
-            raise CheckpointError(f'{path}: refusing to unpickle objects that are not plain weights ({e}); '
-                                  'load it once in a trusted session and re-save its state_dict') from e
-        raise CheckpointError(f'{path} is not a PyTorch checkpoint (corrupt pickle: {e})') from e
+        raise (unpickling_refusal(path, e) or _truncated_or_corrupt(path, f' (corrupt pickle: {e})')) from e
     except Exception as e:  # noqa: BLE001  (a corrupt file fails anywhere in torch.load)
-        raise CheckpointError(f'{path} is not a PyTorch checkpoint ({type(e).__name__}: {e})') from e
+        raise _truncated_or_corrupt(path, f' ({type(e).__name__}: {e})') from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
     return ckpt

@@ -1,5 +1,6 @@
 """mmewa.checkpoint: MMEngine's checkpoint types are allowed only while a checkpoint loads, and no pickle
-can use them to call anything; files torch.save did not write get a plain "not a PyTorch checkpoint"."""
+can use them to call anything; a refused file gets one line naming the global it asked for, a damaged one
+"truncated or corrupt", and files torch.save did not write a plain "not a PyTorch checkpoint"."""
 from __future__ import annotations
 
 import pickle
@@ -108,7 +109,7 @@ def test_getattr_chains_cannot_reach_code(tmp_path, load):
     for i, payload in enumerate([_exec_via_getattr(marker), _first_step_to_module_globals(),
                                  _call_statistics_method()]):
         path = _torch_file_with_pickle(tmp_path / f'evil{i}.pth', payload)
-        with pytest.raises((CheckpointError, pickle.UnpicklingError), match='refusing|reduce'):
+        with pytest.raises(CheckpointError, match='refusing|reduce|asks to run code'):
             load(path)
     assert not marker.exists()
 
@@ -125,19 +126,52 @@ def test_plain_pickle_protocol_reaches_the_same_code_without_the_guard(tmp_path)
 def test_directly_named_dangerous_globals_are_refused(tmp_path):
     marker = tmp_path / 'marker'
     payload = PROTO + _global('os', 'system') + _str(f'touch {marker}') + TUPLE1 + REDUCE + STOP
-    with pytest.raises(CheckpointError, match='refusing to unpickle'):
+    with pytest.raises(CheckpointError, match="asks to run code when unpickled \\(the global 'os.system'\\)"):
         load_checkpoint(_torch_file_with_pickle(tmp_path / 'evil.pth', payload))
     assert not marker.exists()
 
 
-@pytest.mark.parametrize('content', [
-    b'', b'hello world\n', b'garbage\x80\x02', b'PK\x03\x04 truncated checkpoint',
-    np.random.default_rng(0).bytes(1000), pickle.dumps({'state_dict': {}}, protocol=2)],
+class _Reduce:
+    def __reduce__(self):
+        import os
+        return (os.system, ('echo ran',))
+
+
+@pytest.mark.parametrize('load', [load_checkpoint, lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu')],
+                         ids=['mmewa', 'mmengine'])
+def test_a_reduce_payload_gets_one_line_naming_its_global_and_the_fix(tmp_path, load):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'x': _Reduce()}, path)
+    with pytest.raises(CheckpointError) as e:
+        load(path)
+    message = str(e.value)
+    assert '\n' not in message and "the global 'posix.system'" in message
+    assert 'weights_only=False' in message and 'Weights only load failed' not in message
+
+
+@pytest.mark.parametrize('load', [load_checkpoint, lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu')],
+                         ids=['mmewa', 'mmengine'])
+@pytest.mark.parametrize('keep', [0.5, 0.9, 0.99])
+def test_a_truncated_checkpoint_is_called_truncated(tmp_path, load, keep):
+    full, cut = tmp_path / 'full.pth', tmp_path / 'cut.pth'
+    torch.save({'state_dict': {'w': torch.arange(4096.0)}}, full)
+    data = full.read_bytes()
+    cut.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match='is truncated or corrupt'):
+        load(cut)
+
+
+@pytest.mark.parametrize(('content', 'message'), [
+    (b'', 'is not a PyTorch checkpoint'), (b'hello world\n', 'is not a PyTorch checkpoint'),
+    (b'garbage\x80\x02', 'is not a PyTorch checkpoint'),
+    (b'PK\x03\x04 truncated checkpoint', 'truncated or corrupt'),
+    (np.random.default_rng(0).bytes(1000), 'is not a PyTorch checkpoint'),
+    (pickle.dumps({'state_dict': {}}, protocol=2), 'is not a PyTorch checkpoint')],
     ids=['empty', 'text', 'garbage', 'truncated-zip', 'random', 'plain-pickle'])
-def test_not_a_checkpoint(tmp_path, content):
+def test_not_a_checkpoint(tmp_path, content, message):
     path = tmp_path / 'x.pth'
     path.write_bytes(content)
-    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint') as e:
+    with pytest.raises(CheckpointError, match=message) as e:
         load_checkpoint(path)
     assert 'weights only' not in str(e.value).lower()
 
@@ -152,7 +186,7 @@ def test_zip_without_pickle_is_not_a_checkpoint(tmp_path):
 
 def test_corrupt_pickle_in_a_torch_zip_is_not_called_unsafe(tmp_path):
     path = _torch_file_with_pickle(tmp_path / 'x.pth', b'\x80\x02garbage')
-    with pytest.raises(CheckpointError, match='is not a PyTorch checkpoint'):
+    with pytest.raises(CheckpointError, match='is truncated or corrupt'):
         load_checkpoint(path)
 
 

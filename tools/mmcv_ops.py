@@ -54,7 +54,8 @@ def op_set(spec: str) -> list[str] | None:
         return sorted(MINIMAL_OPS)
     ops = sorted({s.strip() for s in spec.split(',') if s.strip()})
     if not ops:
-        raise SystemExit(f'mmcv_ops: --ops {spec!r} names no op; use minimal, full or a list like nms,roi_align')
+        raise SystemExit(f'mmcv_ops: --ops {spec!r} names no op; use minimal, full or a list such as '
+                         'nms,roi_align')
     return ops
 
 
@@ -216,8 +217,8 @@ class OpNotBuiltError(RuntimeError):
 def _not_built(fun):
     def missing(*args, **kwargs):
         raise OpNotBuiltError(
-            f"mmcv op '{{fun}}' is not in this minimal mmcv build (built with only {{', '.join(BUILT_OPS)}}); "
-            "rebuild mmcv with every op: {fix}")
+            f"mmcv op '{{fun}}' is not in this minimal mmcv build (built with only "
+            f"{{', '.join(BUILT_OPS)}}); rebuild mmcv with every op: {fix}")
     missing.__name__ = fun
     return missing
 
