@@ -5,6 +5,7 @@ Importing ``mmewa`` registers the ``EWA<Backbone>`` twins in the registry scope 
 every library's configs resolve), so a config only needs
 ``custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)``.
 """
+from .utils import mmcv_check as _mmcv_check  # noqa: F401 (first: one clear line if mmcv has no ops)
 from .averaging import ewa_, ewa_coefficient, ewa_reference_, expert_spread
 from .checkpoint import allow_mmengine_checkpoints
 from .collapse import CollapseError, collapse_model, collapse_state_dict
