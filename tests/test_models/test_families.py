@@ -103,9 +103,15 @@ def test_routed_moe_works_on_another_family():
 
 @pytest.mark.parametrize('module', [DetMixFFN(C, 32, use_conv=True), SegMixFFN(C, 32)],
                          ids=['mmdet', 'mmseg'])
-def test_depthwise_mixffn_is_refused_with_the_reason(module):
-    with pytest.raises(ValueError, match='depthwise conv .* mixes each token with its neighbours'):
-        EWAMoE.from_mlp(module, E)
+def test_depthwise_mixffn_gets_cell_experts_but_no_router(module):
+    layer = EWAMoE.from_mlp(module, E)
+    assert layer.mlp_family.spatial and 'max_tile=8' in repr(layer)
+    with pytest.raises(ValueError, match="moe_type='routed' cannot route .* depthwise conv"):
+        RoutedMoE.from_mlp(module, E)
+    strided = SegMixFFN(C, 32)
+    strided.layers[1] = nn.Conv2d(32, 32, 3, padding=0, groups=32)  # shrinks the map: not a MixFFN conv
+    with pytest.raises(ValueError, match='keeps the map size'):
+        EWAMoE.from_mlp(strided, E)
 
 
 def test_unknown_or_non_sequential_mlps_are_refused():
@@ -136,6 +142,7 @@ def test_a_users_backbone_gets_ewa_by_config_key():
     for (k1, v1), (k2, v2) in zip(named.state_dict().items(), by_key.state_dict().items(), strict=True):
         assert k1 == k2 and torch.equal(v1, v2)
     from mmdet.registry import MODELS as DET
-    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(ValueError, match='depthwise'):
-        DET.build(dict(type='EWABackbone', backbone=dict(type='PyramidVisionTransformerV2', embed_dims=16,
-                                                         num_layers=[1, 1, 1, 1]), ewa_cfg=dict()))
+    with DefaultScope.overwrite_default_scope('mmdet'):  # PVT v2: depthwise MixFFNs, experts by map cells
+        backbone = dict(type='PyramidVisionTransformerV2', embed_dims=16, num_layers=[1, 1, 1, 1])
+        pvt2 = DET.build(dict(type='EWABackbone', backbone=backbone, ewa_cfg=dict()))
+    assert type(pvt2).__name__ == 'EWAPyramidVisionTransformerV2' and pvt2.moe_layer_indices == [1, 3]

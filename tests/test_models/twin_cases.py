@@ -39,6 +39,10 @@ PRE_SWIN2 = dict(arch=dict(embed_dims=16, depths=[2, 2], num_heads=[1, 2], extra
 PVT = dict(pretrain_img_size=32, embed_dims=16, num_stages=2, num_layers=[2, 2], num_heads=[1, 2],
            patch_sizes=[4, 2], strides=[4, 2], sr_ratios=[2, 1], mlp_ratios=[2, 2], out_indices=(0, 1),
            drop_path_rate=0.1)
+MIT = dict(embed_dims=16, num_stages=2, num_layers=[2, 2], num_heads=[1, 2], patch_sizes=[7, 3],
+           strides=[4, 2], sr_ratios=[2, 1], out_indices=(0, 1), mlp_ratio=2, drop_path_rate=0.1)
+PVT2 = dict(pretrain_img_size=32, embed_dims=16, num_layers=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],  # 4 stages:
+            mlp_ratios=[2, 2, 2, 2], out_indices=(0, 3), drop_path_rate=0.1)  # PVTv2 fixes 4 patch sizes
 
 CASES = [
     Case('mmseg', 'VisionTransformer', dict(VIT_SEG, drop_path_rate=0.1),
@@ -48,9 +52,11 @@ CASES = [
     Case('mmseg', 'SwinTransformer', SWIN_SMALL, frozen=dict(frozen_stages=1), with_cp=True),
     Case('mmseg', 'PCPVT', TWINS),
     Case('mmseg', 'SVT', dict(TWINS, windiow_sizes=[4, 4], norm_after_stage=True)),
+    Case('mmseg', 'MixVisionTransformer', MIT, with_cp=True),  # depthwise MixFFN: experts take map cells
     Case('mmdet', 'SwinTransformer', SWIN_SMALL, frozen=dict(frozen_stages=1), ckpt_prefix='backbone.',
          with_cp=True),
     Case('mmdet', 'PyramidVisionTransformer', PVT, atol=1e-5),
+    Case('mmdet', 'PyramidVisionTransformerV2', PVT2),  # depthwise MixFFN: eval runs the upstream convs
     Case('mmpretrain', 'VisionTransformer', dict(PRE, drop_path_rate=0.1), frozen=dict(frozen_stages=2)),
     Case('mmpretrain', 'DeiT3', dict(PRE, drop_path_rate=0.1)),
     Case('mmpretrain', 'BEiTViT', PRE, frozen=dict(frozen_stages=2)),

@@ -52,9 +52,17 @@ for _lib, _module in LIBRARIES.items():
         _registry.register_module(name='EWABackbone', module=_backbone_builder(_registry))
 
 if 'mmseg' in installed:
-    from .mmseg_twins import EWAMAE, EWAPCPVT, EWASVT, EWABEiT, EWASegSwinTransformer, EWAVisionTransformer  # noqa: F401
+    from .mmseg_twins import (  # noqa: F401
+        EWAMAE,
+        EWAPCPVT,
+        EWASVT,
+        EWABEiT,
+        EWAMixVisionTransformer,
+        EWASegSwinTransformer,
+        EWAVisionTransformer,
+    )
 if 'mmdet' in installed:
-    from .mmdet_twins import EWAPyramidVisionTransformer, EWASwinTransformer  # noqa: F401
+    from .mmdet_twins import EWAPyramidVisionTransformer, EWAPyramidVisionTransformerV2, EWASwinTransformer  # noqa: F401
 if 'mmpretrain' in installed:
     from .mmpretrain_twins import (  # noqa: F401
         EWABEiTViT,

@@ -14,9 +14,11 @@ EWAMAE = ewa_twin(seg.MAE)
 EWASegSwinTransformer = ewa_twin(seg.SwinTransformer, 'EWASegSwinTransformer')
 EWAPCPVT = ewa_twin(seg.PCPVT)
 EWASVT = ewa_twin(seg.SVT)
+EWAMixVisionTransformer = ewa_twin(seg.MixVisionTransformer)  # SegFormer's MiT (depthwise MixFFN)
 
-for _cls in (EWAVisionTransformer, EWABEiT, EWAMAE, EWAPCPVT, EWASVT):
+for _cls in (EWAVisionTransformer, EWABEiT, EWAMAE, EWAPCPVT, EWASVT, EWAMixVisionTransformer):
     MODELS.register_module(module=_cls)
 MODELS.register_module(name='EWASwinTransformer', module=EWASegSwinTransformer)
 
-__all__ = ['EWAVisionTransformer', 'EWABEiT', 'EWAMAE', 'EWASegSwinTransformer', 'EWAPCPVT', 'EWASVT']
+__all__ = ['EWAVisionTransformer', 'EWABEiT', 'EWAMAE', 'EWASegSwinTransformer', 'EWAPCPVT', 'EWASVT',
+           'EWAMixVisionTransformer']

@@ -12,7 +12,8 @@ from mmcv.cnn.bricks.transformer import FFN
 from torch import nn
 
 from .expert_layer import ExpertLayer, check_num_experts, upcycle
-from .partition import random_partition
+from .mixffn_experts import DEFAULT_MAX_TILE, choose_tile
+from .partition import Partition, random_partition
 
 PARTITIONS = ('batch', 'sample')
 
@@ -39,33 +40,58 @@ class EWAMoE(ExpertLayer):
     ``'sample'`` (each sample's tokens are partitioned separately, needs ``[..., L, C]`` input).
     ``partition_generator``: a ``torch.Generator`` for the partition (``None``: the global RNG).
     Under activation checkpointing (``with_cp``) the recomputed forward reuses the layer's last partition.
+
+    A MixFFN with its depthwise conv (SegFormer, PVT v2) partitions ``t x t`` cells of the feature map
+    instead of single tokens (each expert computes its cells with a halo, so every token is still one
+    expert's whole MixFFN; see ``mixffn_experts.py``): ``'batch'`` deals all cells of the batch, ``'sample'``
+    each image's cells (every image is split among all experts); ``max_tile`` bounds the cell side.
     """
 
     class_prefix = 'EWA'
-    strategy_attrs = ('partition', 'partition_generator', '_last_partition')
+    strategy_attrs = ('partition', 'partition_generator', '_last_partition', 'max_tile')
     known_classes: dict[type, type] = {}
 
-    def _setup_strategy(self, partition: str = 'batch') -> None:
+    def _setup_strategy(self, partition: str = 'batch', max_tile: int = DEFAULT_MAX_TILE) -> None:
         if partition not in PARTITIONS:
             raise ValueError(f'partition must be one of {PARTITIONS}, got {partition!r}')
+        if isinstance(max_tile, bool) or not isinstance(max_tile, int) or max_tile < 1:
+            raise ValueError(f'max_tile must be an integer >= 1, got {max_tile!r}')
         self.partition = partition
         self.partition_generator: torch.Generator | None = None
         self._last_partition: tuple | None = None
+        self.max_tile = max_tile
 
-    def moe_mlp(self, x: torch.Tensor) -> torch.Tensor:
-        """Gather each expert's tokens into ``[E, n, C]``, one batched pass, scatter back."""
+    def draw_partition(self, groups: int, tokens: int, device: torch.device, kind: tuple = ()) -> Partition:
+        """A fresh partition of ``groups`` x ``tokens`` units (tokens, or cells of ``kind``), or the last one
+        when activation checkpointing recomputes this forward (its RNG restore misses our generator)."""
+        key = (groups, tokens, device, *kind)
+        if _recomputing() and self._last_partition is not None and self._last_partition[0] == key:
+            return self._last_partition[1]
+        part = random_partition(tokens, self.num_experts, groups, device, generator=self.partition_generator)
+        self._last_partition = (key, part)
+        return part
+
+    def cell_partition(self, batch: int, hw_shape: tuple[int, int],
+                       device: torch.device) -> tuple[Partition, int, int]:
+        """(partition of the cells, cell side, partition groups) of a depthwise MixFFN's ``[B, h, w]``."""
+        h, w = hw_shape
+        groups = batch if self.partition == 'sample' else 1
+        tile = choose_tile(h, w, batch // groups, self.num_experts, self.max_tile)
+        cells = (h // tile) * (w // tile) * (batch // groups)
+        return self.draw_partition(groups, cells, device, ('cells', tile)), tile, groups
+
+    def moe_mlp(self, x: torch.Tensor, hw_shape: tuple[int, int] | None = None) -> torch.Tensor:
+        """Gather each expert's tokens into ``[E, n, C]``, one batched pass, scatter back (a depthwise
+        MixFFN, given ``hw_shape``: the same with cells of the map, see ``mixffn_experts.py``)."""
+        if hw_shape is not None:
+            part, tile, _ = self.cell_partition(x.shape[0], hw_shape, x.device)
+            return self.experts(x, hw_shape, part, tile)
         C = x.shape[-1]
         if self.partition == 'sample' and x.dim() >= 3:
             groups, tokens = math.prod(x.shape[:-2]), x.shape[-2]
         else:
             groups, tokens = 1, x.numel() // C
-        key = (groups, tokens, x.device)
-        if _recomputing() and self._last_partition is not None and self._last_partition[0] == key:
-            part = self._last_partition[1]  # activation checkpointing re-runs this forward: same partition
-        else:
-            part = random_partition(tokens, self.num_experts, groups, x.device,
-                                    generator=self.partition_generator)
-            self._last_partition = (key, part)
+        part = self.draw_partition(groups, tokens, x.device)
         flat = x.reshape(groups * tokens, C)
         grouped = flat.index_select(0, part.gather_index).view(self.num_experts, -1, C)
         out = self.experts(grouped)
@@ -73,12 +99,14 @@ class EWAMoE(ExpertLayer):
         return out.view(*x.shape[:-1], out.shape[-1])
 
     @classmethod
-    def from_mlp(cls, mlp: nn.Module, num_experts: int, partition: str = 'batch') -> nn.Module:
+    def from_mlp(cls, mlp: nn.Module, num_experts: int, partition: str = 'batch',
+                 max_tile: int = DEFAULT_MAX_TILE) -> nn.Module:
         """Upcycle a (trained) MLP of any supported family: every expert is an exact copy of it."""
-        return upcycle(mlp, EWAMoE, num_experts, partition=partition)
+        return upcycle(mlp, EWAMoE, num_experts, partition=partition, max_tile=max_tile)
 
     def extra_repr(self) -> str:
-        return f'num_experts={self.num_experts}, partition={self.partition!r}'
+        spatial = f', max_tile={self.max_tile}' if self.mlp_family.spatial else ''
+        return f'num_experts={self.num_experts}, partition={self.partition!r}{spatial}'
 
 
 class EWAFFN(EWAMoE, FFN):

@@ -35,7 +35,7 @@ def supported_family(module: nn.Module) -> MLPFamily:
     family = family_of(module)
     if family is None:
         raise ValueError(f'{type(module).__name__} is not a supported transformer MLP; supported: mmcv FFN, '
-                         'DeiT3FFN, SwiGLUFFN(Fused), timm-style Mlp (fc1/act/fc2), token-wise MixFFN')
+                         'DeiT3FFN, SwiGLUFFN(Fused), timm-style Mlp (fc1/act/fc2), MixFFN')
     return family
 
 
@@ -64,7 +64,7 @@ class ExpertLayer:
         names = family.core_children(self)
         children = {name: getattr(self, name) for name in names}
         self.num_experts = check_num_experts(num_experts)
-        stack = StackedMLP(children, num_experts, family.core)
+        stack = family.stack(children, num_experts, family.core)
         # `experts` takes the place of the first MLP child, so state-dict keys keep the upstream order.
         self._modules = {('experts' if n == names[0] else n): (stack if n == names[0] else m)
                          for n, m in self._modules.items() if n == names[0] or n not in names}
@@ -79,11 +79,12 @@ class ExpertLayer:
         return self.experts.stacked_parameters()
 
     # -- forward ---------------------------------------------------------------------------------------
-    def mlp(self, x: torch.Tensor) -> torch.Tensor:
-        """The MLP alone: the MoE in training, the experts' mean (the deployed MLP) in eval."""
-        return self.moe_mlp(x) if self.training else self.experts.forward_mean(x)
+    def mlp(self, x: torch.Tensor, *mlp_args) -> torch.Tensor:
+        """The MLP alone: the MoE in training, the experts' mean (the deployed MLP) in eval. ``mlp_args``:
+        what the family's MLP needs besides the tokens (a depthwise MixFFN: the map size)."""
+        return self.moe_mlp(x, *mlp_args) if self.training else self.experts.forward_mean(x, *mlp_args)
 
-    def moe_mlp(self, x: torch.Tensor) -> torch.Tensor:
+    def moe_mlp(self, x: torch.Tensor, *mlp_args) -> torch.Tensor:
         raise NotImplementedError
 
     def around_mlp(self, mlp_out: torch.Tensor, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
@@ -91,7 +92,7 @@ class ExpertLayer:
         return self.mlp_family.around(self, mlp_out, x, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-        return self.around_mlp(self.mlp(x), x, *args, **kwargs)
+        return self.around_mlp(self.mlp(x, *self.mlp_family.mlp_args(*args, **kwargs)), x, *args, **kwargs)
 
     # -- dense <-> experts -----------------------------------------------------------------------------
     @torch.no_grad()

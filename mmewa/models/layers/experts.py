@@ -64,6 +64,17 @@ class _StackedLinearFn(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+def is_depthwise_conv(m: nn.Module) -> bool:
+    """A depthwise ``Conv2d`` that keeps the map size (odd square kernel, ``padding = k // 2`` zeros, stride
+    and dilation 1): MixFFN's positional conv (SegFormer, PVT v2)."""
+    if not isinstance(m, nn.Conv2d):
+        return False
+    k = m.kernel_size[0]
+    return (m.kernel_size == (k, k) and k % 2 == 1 and m.in_channels == m.out_channels == m.groups
+            and m.stride == (1, 1) and m.dilation == (1, 1) and m.padding == (k // 2, k // 2)
+            and m.padding_mode == 'zeros')
+
+
 def is_pointwise_conv(m: nn.Module) -> bool:
     """A 1x1, stride-1, ungrouped, unpadded ``Conv2d``: a linear layer applied to every pixel."""
     return (isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride == (1, 1) and m.groups == 1
@@ -192,7 +203,50 @@ class StackedLayerNorm(nn.Module):
         return f'num_experts={self.num_experts}, normalized_shape={self.normalized_shape}, eps={self.eps}'
 
 
-STACKED_LEAVES = (StackedLinear, StackedLayerNorm)
+class StackedDWConv(nn.Module):
+    """``num_experts`` depthwise ``k x k`` convolutions: weights ``[E, ch, 1, k, k]``, biases ``[E, ch]``.
+
+    ``forward`` is the grouped (training) form on ``[n, E * ch, h + k - 1, w + k - 1]`` maps whose halo is
+    already there (a *valid* convolution; see ``mixffn_experts.py``); ``forward_mean`` / ``forward_expert``
+    are the upstream zero-padded convolution on ``[B, ch, h, w]``.
+    """
+
+    def __init__(self, conv: nn.Conv2d, num_experts: int) -> None:
+        super().__init__()
+        self.num_experts, self.channels, self.kernel = num_experts, conv.in_channels, conv.kernel_size[0]
+        self.padding = self.kernel // 2
+        with torch.no_grad():
+            weight = conv.weight.detach().unsqueeze(0).expand(num_experts, *conv.weight.shape)
+            self.weight = nn.Parameter(weight.clone(), requires_grad=conv.weight.requires_grad)
+            self.bias = (None if conv.bias is None else
+                         nn.Parameter(conv.bias.detach().expand(num_experts, -1).clone(),
+                                      requires_grad=conv.bias.requires_grad))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        E, ch, k = self.num_experts, self.channels, self.kernel
+        bias = None if self.bias is None else self.bias.reshape(E * ch)
+        return F.conv2d(x, self.weight.reshape(E * ch, 1, k, k), bias, groups=E * ch)
+
+    def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else expert_mean(self.bias)
+        return F.conv2d(x, expert_mean(self.weight), bias, padding=self.padding, groups=self.channels)
+
+    def forward_expert(self, x: torch.Tensor, e: int) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias[e]
+        return F.conv2d(x, self.weight[e], bias, padding=self.padding, groups=self.channels)
+
+    def to_dense(self) -> nn.Conv2d:
+        kw = dict(bias=self.bias is not None, device=self.weight.device, dtype=self.weight.dtype)
+        dense = nn.utils.skip_init(nn.Conv2d, self.channels, self.channels, self.kernel, padding=self.padding,
+                                   groups=self.channels, **kw)
+        return _fill_with_mean(self, dense)
+
+    def extra_repr(self) -> str:
+        return (f'num_experts={self.num_experts}, channels={self.channels}, kernel_size={self.kernel}, '
+                f'bias={self.bias is not None}')
+
+
+STACKED_LEAVES = (StackedLinear, StackedLayerNorm, StackedDWConv)
 
 
 @torch.no_grad()
@@ -204,26 +258,30 @@ def _fill_with_mean(stacked: nn.Module, dense: nn.Module) -> nn.Module:
     return dense
 
 
-def _stack_leaf(m: nn.Module, num_experts: int) -> nn.Module:
+def _stack_leaf(m: nn.Module, num_experts: int, spatial: bool = False) -> nn.Module:
     if isinstance(m, nn.Linear) or is_pointwise_conv(m):
         return StackedLinear.from_linear(m, num_experts)
     if isinstance(m, nn.LayerNorm):
         return StackedLayerNorm(m, num_experts)
+    if spatial and is_depthwise_conv(m):
+        return StackedDWConv(m, num_experts)
     if next(m.parameters(recurse=False), None) is not None:
         extra = (' (a spatial convolution mixes neighbouring tokens, so no token partition keeps each '
-                 "token's computation inside one expert)" if isinstance(m, nn.Conv2d) else '')
+                 "token's computation inside one expert; only MixFFN's size-keeping depthwise conv has "
+                 'experts, see mixffn_experts.py)' if isinstance(m, nn.Conv2d) else '')
         raise ValueError(f'cannot make experts of a {type(m).__name__} inside an MLP: only Linear, 1x1 '
                          f'Conv2d and LayerNorm layers can be stacked{extra}')
     return m
 
 
-def stack_module(module: nn.Module, num_experts: int) -> nn.Module:
-    """A copy of ``module`` with every parameterised leaf replaced by its ``E``-expert stack."""
+def stack_module(module: nn.Module, num_experts: int, spatial: bool = False) -> nn.Module:
+    """A copy of ``module`` with every parameterised leaf replaced by its ``E``-expert stack (``spatial``:
+    size-keeping depthwise convs too, for a MixFFN)."""
     module = copy.deepcopy(module)
     if not next(module.children(), None):
-        return _stack_leaf(module, num_experts)
+        return _stack_leaf(module, num_experts, spatial)
     for name, child in list(module.named_children()):
-        setattr(module, name, stack_module(child, num_experts))
+        setattr(module, name, stack_module(child, num_experts, spatial))
     return module
 
 
@@ -270,6 +328,8 @@ class StackedMLP(nn.Module):
     ``apply(leaf, x)``; the three forwards below run it grouped, collapsed, or one expert at a time.
     """
 
+    spatial = False  # whether a size-keeping depthwise conv may be stacked (see StackedConvMLP)
+
     def __init__(self, children: Mapping[str, nn.Module] | nn.Module, num_experts: int,
                  core: Core = sequential_core) -> None:
         super().__init__()
@@ -278,7 +338,7 @@ class StackedMLP(nn.Module):
         self.num_experts = num_experts
         self.core = core
         for name, child in children.items():
-            self.add_module(name, stack_module(child, num_experts))
+            self.add_module(name, stack_module(child, num_experts, self.spatial))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Grouped forward on ``[E, n, C]`` (training: each expert sees its own tokens)."""

@@ -8,13 +8,14 @@ mmewa knows an MLP's internals, and nothing here knows a backbone.
 
 Supported: mmcv ``FFN`` (incl. ``add_identity=False`` and layer scale), mmpretrain ``DeiT3FFN``,
 ``SwiGLUFFN`` / ``SwiGLUFFNFused``, timm-style MLPs (``fc1`` / ``act`` / ``fc2``, any class whose children
-run in order), and mmdet's ``MixFFN`` in its token-wise form (``use_conv=False``, PVT v1). ``MixFFN`` with
-its 3x3 depthwise conv (PVT v2, mmseg's MiT/SegFormer) is refused: the conv mixes each token with its
-neighbours, which a random token partition would give to different experts, so the layer would no longer
-be "each token through one expert's MLP".
+run in order), mmdet's ``MixFFN`` in its token-wise form (``use_conv=False``, PVT v1), and ``MixFFN`` with
+its depthwise conv (PVT v2, mmseg's MiT/SegFormer): the conv mixes each token with its neighbours, so this
+family's experts take whole cells of the feature map with a halo (``mixffn_experts.py``), and its MLP also
+needs the map size (``mlp_args``).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,8 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks.transformer import FFN
 from torch import nn
 
-from .experts import Apply, Core, is_pointwise_conv, leaves, sequential_core
+from .experts import Apply, Core, StackedMLP, is_depthwise_conv, is_pointwise_conv, leaves, sequential_core
+from .mixffn_experts import StackedConvMLP, sequential_conv_core
 
 Around = Callable[..., torch.Tensor]
 
@@ -38,6 +40,14 @@ class MLPFamily:
     core: Core
     around: Around
     check: Callable[[nn.Module], None] = lambda module: None
+    # the forward's arguments the MLP itself needs besides ``x`` (a depthwise MixFFN: ``hw_shape``)
+    mlp_args: Callable[..., tuple] = lambda *args, **kwargs: ()
+    stack: Callable[..., StackedMLP] = StackedMLP  # builds the stacked experts (children, E, core)
+
+    @property
+    def spatial(self) -> bool:
+        """Whether the MLP mixes neighbouring tokens (its experts take cells of the map, not tokens)."""
+        return getattr(self.stack, 'func', self.stack) is StackedConvMLP
 
 
 def ffn_around(layer: nn.Module, out: torch.Tensor, x: torch.Tensor,
@@ -69,14 +79,26 @@ def mixffn_around(layer: nn.Module, out: torch.Tensor, x: torch.Tensor, hw_shape
     return (x if identity is None else identity) + layer.dropout_layer(out)
 
 
-def check_tokenwise_mixffn(module: nn.Module) -> None:
-    for m in leaves(module.layers):
-        if isinstance(m, nn.Conv2d) and not is_pointwise_conv(m):
-            raise ValueError(
-                f'{type(module).__name__} with a {m.kernel_size[0]}x{m.kernel_size[1]} depthwise conv '
-                '(PVT v2, MiT/SegFormer) cannot be given EWA experts: the conv mixes each token with its '
-                'neighbours, which a random token partition sends to different experts; use its token-wise '
-                'form (use_conv=False, as PVT v1) or leave these layers dense')
+def has_spatial_conv(module: nn.Module) -> bool:
+    """A MixFFN whose ``layers`` hold a conv that is not 1x1 (PVT v2's / SegFormer's depthwise conv)."""
+    return any(isinstance(m, nn.Conv2d) and not is_pointwise_conv(m) for m in leaves(module.layers))
+
+
+def mixffn_hw_shape(hw_shape: tuple[int, int], identity: torch.Tensor | None = None) -> tuple:
+    return (tuple(hw_shape),)
+
+
+def check_depthwise_mixffn(module: nn.Module) -> None:
+    """A flat ``layers`` of 1x1 convs, exactly one size-keeping depthwise conv and parameter-free leaves."""
+    layers = module.layers
+    convs = [m for m in layers if isinstance(m, nn.Conv2d) and not is_pointwise_conv(m)]
+    bad = [m for m in convs if not is_depthwise_conv(m)]
+    if bad or len(convs) != 1 or any(next(m.children(), None) is not None for m in layers):
+        m = (bad or convs)[0]
+        raise ValueError(
+            f'{type(module).__name__}: mmewa gives experts to a MixFFN whose layers are 1x1 convs around '
+            'one depthwise conv that keeps the map size (odd kernel, padding k // 2, stride 1); this one '
+            f'has {len(convs)} spatial conv(s), e.g. {m}; leave these layers dense (ewa_cfg.moe_layers)')
 
 
 def is_sequential_mlp(module: nn.Module) -> bool:
@@ -116,21 +138,35 @@ def _mmpretrain_classes() -> dict[str, type]:
     return dict(DeiT3FFN=DeiT3FFN, SwiGLUFFN=SwiGLUFFN)
 
 
-def _mixffn_classes() -> dict[str, type]:
+def _mixffn_classes() -> dict[str, tuple[type, Callable, Callable]]:
+    """MixFFN class of each installed library, with that library's own token <-> map conversions."""
     found = {}
     try:
         from mmdet.models.backbones.pvt import MixFFN as DetMixFFN
-        found['mmdet'] = DetMixFFN
+        from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
+        found['mmdet'] = (DetMixFFN, nlc_to_nchw, nchw_to_nlc)
     except ModuleNotFoundError as e:
         if e.name != 'mmdet':
             raise
     try:
         from mmseg.models.backbones.mit import MixFFN as SegMixFFN
-        found['mmseg'] = SegMixFFN
+        from mmseg.models.utils import nchw_to_nlc, nlc_to_nchw
+        found['mmseg'] = (SegMixFFN, nlc_to_nchw, nchw_to_nlc)
     except ModuleNotFoundError as e:
         if e.name != 'mmseg':
             raise
     return found
+
+
+def _mixffn_families(lib: str, cls: type, to_nchw: Callable, to_nlc: Callable) -> list[MLPFamily]:
+    """The depthwise (spatial) and token-wise forms of one library's MixFFN."""
+    layers = lambda module: ('layers',)  # noqa: E731
+    spatial = MLPFamily(f'{lib}.MixFFN', lambda m: isinstance(m, cls) and has_spatial_conv(m), layers,
+                        sequential_conv_core, mixffn_around, check_depthwise_mixffn, mixffn_hw_shape,
+                        functools.partial(StackedConvMLP, to_nchw=to_nchw, to_nlc=to_nlc))
+    tokenwise = MLPFamily(f'{lib}.MixFFN(use_conv=False)', lambda m: isinstance(m, cls) and not
+                          has_spatial_conv(m), layers, sequential_core, mixffn_around)
+    return [spatial, tokenwise]
 
 
 def _isinstance_of(cls: type | None) -> Callable[[nn.Module], bool]:
@@ -149,12 +185,8 @@ def build_families() -> tuple[MLPFamily, ...]:
                       ffn_around),
             MLPFamily('mmpretrain.SwiGLUFFN', _isinstance_of(pre['SwiGLUFFN']),
                       lambda module: ('w12', 'norm', 'w3'), swiglu_core, swiglu_around)]
-    if 'mmdet' in mix:
-        families.append(MLPFamily('mmdet.MixFFN', _isinstance_of(mix['mmdet']), layers, sequential_core,
-                                  mixffn_around, check_tokenwise_mixffn))
-    if 'mmseg' in mix:
-        families.append(MLPFamily('mmseg.MixFFN', _isinstance_of(mix['mmseg']), layers, sequential_core,
-                                  mixffn_around, check_tokenwise_mixffn))
+    for lib, (cls, to_nchw, to_nlc) in mix.items():
+        families += _mixffn_families(lib, cls, to_nchw, to_nlc)
     families.append(MLPFamily('timm.Mlp', is_sequential_mlp, lambda module: tuple(n for n, _ in
                                                                                  module.named_children()),
                               sequential_core, lambda layer, out, x: out, check_sequential_mlp))

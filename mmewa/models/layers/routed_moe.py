@@ -164,6 +164,10 @@ class RoutedMoE(ExpertLayer):
     known_classes: dict[type, type] = {}
 
     def _setup_strategy(self, **routing) -> None:
+        if self.mlp_family.spatial:
+            raise ValueError(f"moe_type='routed' cannot route {type(self).__name__} (a MixFFN with a "
+                             "depthwise conv): a router sends single tokens to experts, but this MLP mixes "
+                             "each token with its neighbours; use moe_type='ewa' (it partitions map cells)")
         unknown = set(routing) - set(ROUTING_DEFAULTS)
         if unknown:
             raise ValueError(f'unknown routing option(s) {sorted(unknown)}; valid: {list(ROUTING_DEFAULTS)}')

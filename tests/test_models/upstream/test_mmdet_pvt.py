@@ -1,13 +1,12 @@
 """mmdet ``PyramidVisionTransformer`` vs ``EWAPyramidVisionTransformer``: the behaviours of mmdetection
 3.x's ``tests/test_models/test_backbones/test_pvt.py`` (open-mmlab/mmdetection, Apache-2.0), re-checked
 differentially on a tiny PVT (upstream: PVT-Tiny at 512 px). Upstream's ``PVTEncoderLayer`` test builds no
-backbone, and PVT v2 has no twin (its MixFFN has a 3x3 depthwise conv, refused by mmewa)."""
+backbone; PVT v2 (depthwise MixFFN) is in ``test_mmdet_pvt_v2.py``."""
 import pytest
-from mmdet.models.backbones import PyramidVisionTransformer, PyramidVisionTransformerV2
+from mmdet.models.backbones import PyramidVisionTransformer
 from upstream_twin_utils import check_forward, check_same_errors
 
 from mmewa.models.backbones.mmdet_twins import EWAPyramidVisionTransformer
-from mmewa.models.backbones.upcycle import ewa_twin
 
 TINY = dict(pretrain_img_size=64, embed_dims=16, num_layers=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
             mlp_ratios=[2, 2, 2, 2])
@@ -25,7 +24,3 @@ def test_forward_matches_upstream(options):
     assert shapes[0] == [(2, 16, 16, 16), (2, 16, 8, 8), (2, 32, 4, 4), (2, 32, 2, 2)]
     assert shapes[1] == [(2, 16, 15, 15), (2, 16, 7, 7), (2, 32, 3, 3), (2, 32, 1, 1)]
 
-
-def test_pvt_v2_is_refused():
-    with pytest.raises(ValueError, match='(?i)depthwise|conv|MixFFN'):
-        ewa_twin(PyramidVisionTransformerV2)(**dict(TINY, num_layers=[1, 1, 1, 1]))
