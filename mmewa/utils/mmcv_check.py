@@ -12,16 +12,19 @@ FIX = ('install mmcv 2.1.0 with its ops: bash tools/install.sh (it builds only t
        'a few minutes on 2 cores)')
 
 
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # a parent package is missing, or an import hook hides the module
+        return False
+
+
 def missing_mmcv_ops() -> list[str]:
     """The installed libraries among mmseg / mmdet that cannot import because mmcv has no ``_ext``."""
-    libraries = [name for name in ('mmseg', 'mmdet') if importlib.util.find_spec(name) is not None]
-    if not libraries or importlib.util.find_spec('mmcv') is None:
+    libraries = [name for name in ('mmseg', 'mmdet') if _installed(name)]
+    if not libraries or not _installed('mmcv'):
         return []
-    try:
-        found = importlib.util.find_spec('mmcv._ext') is not None
-    except ModuleNotFoundError:
-        found = False
-    return [] if found else libraries
+    return [] if _installed('mmcv._ext') else libraries
 
 
 def require_mmcv_ops() -> None:
