@@ -6,6 +6,8 @@ every library's configs resolve), so a config only needs
 ``custom_imports = dict(imports=['mmewa'], allow_failed_imports=False)``.
 """
 from .utils import mmcv_check as _mmcv_check  # noqa: F401 (first: one clear line if mmcv has no ops)
+
+# isort: split
 from .averaging import ewa_, ewa_coefficient, ewa_reference_, expert_spread
 from .checkpoint import allow_mmengine_checkpoints
 from .collapse import CollapseError, collapse_model, collapse_state_dict
