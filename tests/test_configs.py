@@ -1,5 +1,5 @@
 """Every shipped config parses and builds, and every EWA config has a baseline twin that differs only
-in what EWA changes (backbone type + ewa_cfg, EWAHook, custom_imports)."""
+in what EWA changes (an EWA backbone / head / model type + ewa_cfg, EWAHook, custom_imports)."""
 from pathlib import Path
 
 import pytest
@@ -23,21 +23,42 @@ def test_every_ewa_config_has_a_twin():
         assert twin_of(path).is_file(), f'{path.name} has no baseline twin {twin_of(path).name}'
 
 
+def without_ewa(cfg):
+    """A model config with every ``type='EWA<X>'`` (backbone, head or the model) back to ``X``, minus its
+    ``ewa_cfg``, and registry scope prefixes (``'mmseg.'``) dropped; returns (config, EWA types found)."""
+    found = []
+    if isinstance(cfg, (list, tuple)):
+        items = [without_ewa(v) for v in cfg]
+        return type(cfg)(c for c, _ in items), [t for _, f in items for t in f]
+    if not isinstance(cfg, dict):
+        return cfg, found
+    out = {}
+    for k, v in cfg.items():
+        if k == 'type' and isinstance(v, str):
+            v = v.split('.')[-1]
+            if v.startswith('EWA'):
+                found.append(v)
+                v = v[3:]
+        elif k != 'ewa_cfg':
+            v, sub = without_ewa(v)
+            found += sub
+        if k != 'ewa_cfg':
+            out[k] = v
+    return out, found
+
+
 @pytest.mark.parametrize('path', EWA_CONFIGS, ids=lambda p: p.name)
 def test_twins_differ_only_by_ewa(path):
     ewa, base = Config.fromfile(str(path)), Config.fromfile(str(twin_of(path)))
     assert ewa.custom_imports.imports == ['mmewa']
     assert [h.type for h in ewa.custom_hooks] == ['EWAHook']
-    assert ewa.model.backbone.type.startswith('EWA')
-    assert ewa.model.backbone.type[3:] == base.model.backbone.type.split('.')[-1]  # 'mmseg.' scope
-    ewa_backbone = {k: v for k, v in ewa.model.backbone.items() if k not in ('type', 'ewa_cfg')}
-    base_backbone = {k: v for k, v in base.model.backbone.items() if k != 'type'}
-    assert ewa_backbone == base_backbone
     for key in set(ewa) | set(base):
         if key not in ('model', 'custom_imports', 'custom_hooks'):
             assert ewa.get(key) == base.get(key), key
-    assert {k: v for k, v in ewa.model.items() if k != 'backbone'} == \
-           {k: v for k, v in base.model.items() if k != 'backbone'}
+    ewa_model, types = without_ewa(ewa.model.to_dict())
+    assert types, 'an EWA config without an EWA twin type (backbone, head or model)'
+    assert 'ewa_cfg' in str(ewa.model) and 'EWA' not in str(base.model)
+    assert ewa_model == without_ewa(base.model.to_dict())[0]
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))

@@ -1,4 +1,5 @@
-"""One upcycling mechanism for every EWA backbone: find its MLPs, give the selected ones experts.
+"""One upcycling mechanism for every EWA twin (backbones, heads, detectors): find its MLPs, give the
+selected ones experts.
 
 ``moe_type='ewa'`` (default) builds router-free :class:`EWAFFN` layers; ``moe_type='routed'`` builds
 :class:`RoutedMoEFFN` layers (a naive, V-MoE-style MoE; with ``EWAHook(end=...)`` it is "Early EWA").
@@ -67,13 +68,13 @@ def select_layers(moe_layers: str | Sequence[int], num_layers: int) -> list[int]
         indices = []
         for i in moe_layers:
             if isinstance(i, bool) or not isinstance(i, int) or not -num_layers <= i < num_layers:
-                raise ValueError(f'ewa_cfg.moe_layers index {i!r} is out of range for a backbone with '
+                raise ValueError(f'ewa_cfg.moe_layers index {i!r} is out of range for a module with '
                                  f'{num_layers} layers')
             indices.append(i % num_layers)
         indices = sorted(set(indices))
     if not indices:
         raise ValueError(f'ewa_cfg.moe_layers={moe_layers!r} selects no layer of a {num_layers}-layer '
-                         "backbone; use e.g. 'every_other', 'all' or a non-empty index list")
+                         "module; use e.g. 'every_other', 'all' or a non-empty index list")
     return indices
 
 
@@ -84,8 +85,27 @@ def build_expert_layer(mlp: nn.Module, ewa_cfg: dict) -> nn.Module:
     return EWAMoE.from_mlp(mlp, ewa_cfg['num_experts'], ewa_cfg['partition'])
 
 
-def find_mlps(model: nn.Module) -> list[str]:
-    """Names of the transformer MLPs of ``model`` (outermost matches, in definition = block order)."""
+def find_mlps(model: nn.Module, within: Sequence[str] = ()) -> list[str]:
+    """Names of the transformer MLPs of ``model`` (outermost matches, in definition order).
+
+    ``within``: names of submodules to search, in the order given (e.g. a detector's
+    ``('encoder', 'decoder')``: its transformer, not its backbone), so an upstream class whose definition
+    order is not its forward order gets its MLPs counted in forward order; empty = the whole model.
+    """
+    if not within:
+        return _find_mlps(model)
+    found: list[str] = []
+    for prefix in within:
+        try:
+            sub = model.get_submodule(prefix)
+        except AttributeError:
+            raise ValueError(f'{type(model).__name__} has no submodule {prefix!r} to search for FFNs '
+                             f'(within={tuple(within)})') from None
+        found += [f'{prefix}.{name}' if name else prefix for name in _find_mlps(sub)]
+    return found
+
+
+def _find_mlps(model: nn.Module) -> list[str]:
     found: list[str] = []
     for name, m in model.named_modules():
         if any(name.startswith(f + '.') for f in found):
@@ -100,12 +120,14 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent) if parent else model, attr, module)
 
 
-def upcycle_mlps(model: nn.Module, ewa_cfg: dict) -> list[int]:
-    """Replace the selected MLPs of ``model`` (counted over the whole model) by expert copies of them."""
-    names = find_mlps(model)
+def upcycle_mlps(model: nn.Module, ewa_cfg: dict, within: Sequence[str] = ()) -> list[int]:
+    """Replace the selected MLPs of ``model`` (counted over ``within``, see :func:`find_mlps`; default:
+    the whole model) by expert copies of them. Returns the selected indices."""
+    names = find_mlps(model, within)
     if not names:
-        raise ValueError(f'{type(model).__name__} has no supported transformer MLP (mmcv FFN, DeiT3FFN, '
-                         'SwiGLUFFN, timm-style Mlp, token-wise MixFFN) to give experts')
+        where = f' (searched {", ".join(within)})' if within else ''
+        raise ValueError(f'{type(model).__name__}{where} has no supported transformer MLP (mmcv FFN, '
+                         'DeiT3FFN, SwiGLUFFN, timm-style Mlp, token-wise MixFFN) to give experts')
     indices = select_layers(ewa_cfg['moe_layers'], len(names))
     for i in indices:
         _replace(model, names[i], build_expert_layer(model.get_submodule(names[i]), ewa_cfg))
@@ -136,25 +158,31 @@ def densified(model: nn.Module) -> Iterator[None]:
         _replace(model, name, m)
 
 
-def ewa_twin(upstream: type, name: str | None = None) -> type:
+def ewa_twin(upstream: type, name: str | None = None, within: Sequence[str] = ()) -> type:
     """``EWA<Upstream>``: ``upstream`` + ``ewa_cfg``; identical to it in everything but the MoE.
 
-    Its ``__init__`` builds the upstream backbone, then gives the MLPs that ``ewa_cfg.moe_layers`` selects
+    Its ``__init__`` builds the upstream module, then gives the MLPs that ``ewa_cfg.moe_layers`` selects
     experts; its ``init_weights`` is the upstream one run on the dense structure (:func:`densified`).
+    ``within``: the submodules whose MLPs ``moe_layers`` counts, in forward order (:func:`find_mlps`);
+    e.g. a detector's transformer, leaving its backbone to a backbone twin. Default: the whole module.
     """
+    within = tuple(within)
+
     def __init__(self, *args, ewa_cfg: dict | None = None, **kwargs) -> None:
         upstream.__init__(self, *args, **kwargs)
         self.ewa_cfg = normalize_ewa_cfg(ewa_cfg)
-        self.moe_layer_indices = upcycle_mlps(self, self.ewa_cfg)
+        self.moe_layer_indices = upcycle_mlps(self, self.ewa_cfg, within)
 
     def init_weights(self) -> None:
         with densified(self):
             upstream.init_weights(self)
 
+    counted = (f' ``moe_layers`` counts the FFNs of ``{"``, ``".join(within)}``, in that (forward) order.'
+               if within else '')
     doc = (f"``{upstream.__module__}.{upstream.__name__}`` + EWA: the same arguments plus ``ewa_cfg`` "
            "(``num_experts``, ``moe_layers``, ``partition`` or ``moe_type='routed'`` with its routing "
-           'options; see the README). Loads standard checkpoints; ``tools/convert_ewa.py`` collapses it '
-           'back.')
+           f'options; see the README).{counted} Loads standard checkpoints; ``tools/convert_ewa.py`` '
+           'collapses it back.')
     namespace = dict(__init__=__init__, init_weights=init_weights, __doc__=doc,
-                     __module__=upstream.__module__)
+                     __module__=upstream.__module__, ewa_within=within)
     return type(name or f'EWA{upstream.__name__}', (upstream,), namespace)
