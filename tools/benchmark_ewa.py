@@ -20,6 +20,12 @@ ratios (with its quartiles). Sections:
 5. ``compile`` (``--compile``): ``torch.compile(EWAFFN, fullgraph=True)`` in train mode, per backend.
 6. ``det``: section 1 for a detector (``--det-config``; default the tiny Swin Mask R-CNN pair), on a
    synthetic batch with boxes and masks.
+7. ``mixffn``: SegFormer's depthwise MixFFN alone (forward + backward) at the MiT-B0 stage sizes of a
+   512 px crop (``--mixffn-batch`` images): upstream layer vs the EWA fast path (random cells with a halo,
+   grouped convs) vs a per-expert loop (every expert's whole MixFFN on the full map, its tokens kept).
+   (SegFormer's training iteration is section 1 with ``--seg-config configs/ewa_segformer/...``.)
+8. ``routed``: the routed MoE (``RoutedMoEFFN(64, 256, E=4, top-2)``, dropless) on 128 x 65 tokens,
+   forward + backward: the CPU's tight buffer (the busiest expert's load) vs the padded one (N rows).
 
 The tool measures and reports; the targets the numbers are read against live in BENCHMARKS.md, and the
 correctness of what is measured (the loop MoE computes EWAFFN's MoE, the collapsed model costs exactly the
@@ -56,12 +62,15 @@ from mmewa.utils.benchmark import (  # noqa: E402
     top_ops,
 )
 
-SECTIONS = ('seg', 'det', 'ffn', 'ewa', 'deploy', 'compile')
+SECTIONS = ('seg', 'det', 'ffn', 'ewa', 'deploy', 'compile', 'mixffn', 'routed')
 DEFAULT_SEG = ('configs/demo/seg_vit_tiny.py', 'configs/demo/seg_ewa_vit_tiny.py')
 DEFAULT_DET = ('configs/demo/det_swin_tiny.py', 'configs/demo/det_ewa_swin_tiny.py')
-QUICK = dict(reps=3, warmup=1, batch_size=1, ffn_dims=[32], ffn_tokens=[64], ffn_batch=2, ref_reps=2)
+# MiT-B0 stages at a 512 px crop: (map side, channels, hidden); quick: one tiny stage
+MIT_B0_512 = [(128, 32, 128), (64, 64, 256), (32, 160, 640), (16, 256, 1024)]
+QUICK = dict(reps=3, warmup=1, batch_size=1, ffn_dims=[32], ffn_tokens=[64], ffn_batch=2, ref_reps=2,
+             mixffn_stages=[(12, 16, 64)], routed_tokens=[8, 65])
 FULL = dict(reps=10, warmup=2, batch_size=None, ffn_dims=[192, 384, 768], ffn_tokens=[196, 1024], ffn_batch=4,
-            ref_reps=3)
+            ref_reps=3, mixffn_stages=MIT_B0_512, routed_tokens=[128, 65])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -389,6 +398,107 @@ def profile_ffn(args, row: dict, device: torch.device) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------
+# 7. the depthwise MixFFN (SegFormer, PVT v2) alone; 8. the routed MoE's dropless buffer
+# ----------------------------------------------------------------------------------------------------
+class LoopMixFFN(nn.Module):
+    """The per-expert loop a depthwise-MixFFN EWA layer replaces: every expert runs its whole MixFFN on the
+    full map and each token keeps its expert's output (``owner``: ``[B, L]``, fixed when built). Given the
+    owner map of the layer's own partition it computes what the layer computes (tested)."""
+
+    def __init__(self, ewa: nn.Module, owner: torch.Tensor) -> None:
+        super().__init__()
+        self.ewa, self.owner = ewa, owner
+
+    def forward(self, x: torch.Tensor, hw_shape: tuple[int, int]) -> torch.Tensor:
+        return self.ewa.around_mlp(self.ewa.experts.forward_reference(x, hw_shape, self.owner), x, hw_shape)
+
+
+def mixffn_variants(side: int, dims: int, hidden: int, batch: int, num_experts: int,
+                    device: torch.device) -> dict[str, nn.Module]:
+    """mmseg's MixFFN, its EWA layer (experts that differ) and the loop over the layer's last partition."""
+    from mmseg.models.backbones.mit import MixFFN
+
+    from mmewa import EWAMoE
+    from mmewa.models.layers.mixffn_experts import expert_of_each_token
+    torch.manual_seed(0)
+    dense = MixFFN(dims, hidden).to(device).train()
+    ewa = EWAMoE.from_mlp(dense, num_experts).train()
+    with torch.no_grad():
+        for p in ewa.expert_parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    part, tile, groups = ewa.cell_partition(batch, (side, side), device)
+    owner = expert_of_each_token(part, batch, (side, side), tile, num_experts, groups).to(device)
+    return dict(mixffn=dense, ewa=ewa, loop=LoopMixFFN(ewa, owner), tile=tile)
+
+
+def bench_mixffn(args, device: torch.device) -> dict:
+    """Section 7: upstream MixFFN vs its EWA layer vs the per-expert loop, forward + backward."""
+    rows = []
+    for side, dims, hidden in args.mixffn_stages:
+        variants = mixffn_variants(side, dims, hidden, args.mixffn_batch, args.num_experts, device)
+        tile = variants.pop('tile')
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(args.mixffn_batch, side * side, dims, generator=g).to(device).requires_grad_()
+        grad = torch.randn(args.mixffn_batch, side * side, dims, generator=g).to(device)
+        fns = {name: fwd_bwd(_WithShape(m, (side, side)), x, grad, device, args.amp)
+               for name, m in variants.items()}
+        times = interleaved(fns, args.reps, args.warmup, device)
+        rows.append(dict(side=side, dims=dims, hidden=hidden, batch=args.mixffn_batch, tile=tile,
+                         time_ms={name: median_ms(t) for name, t in times.items()},
+                         ewa_vs_dense=ratio(times['ewa'], times['mixffn']),
+                         loop_vs_dense=ratio(times['loop'], times['mixffn']),
+                         ewa_vs_loop=ratio(times['ewa'], times['loop'])))
+    return dict(num_experts=args.num_experts, amp=args.amp, rows=rows)
+
+
+class _WithShape(nn.Module):
+    """``module(x, hw_shape)`` as ``module(x)`` (for :func:`fwd_bwd`)."""
+
+    def __init__(self, module: nn.Module, hw_shape: tuple[int, int]) -> None:
+        super().__init__()
+        self.module, self.hw_shape = module, hw_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x, self.hw_shape)
+
+
+def padded_capacity(num_tokens: int, experts: torch.Tensor | None = None) -> int:
+    """The dropless buffer without the host read: ``N`` rows per expert (what a GPU run uses)."""
+    return num_tokens
+
+
+def routed_variants(device: torch.device, num_experts: int = 4) -> dict[str, nn.Module]:
+    """The dense FFN(64, 256), its routed top-2 MoE (tight buffer) and the same MoE with padded buffers."""
+    import copy
+
+    from mmcv.cnn.bricks.transformer import FFN
+
+    from mmewa.models.layers import RoutedMoEFFN
+    torch.manual_seed(0)
+    dense = FFN(64, 256, act_cfg=dict(type='GELU')).to(device).train()
+    tight = RoutedMoEFFN.from_ffn(dense, num_experts, top_k=2, aux_weight=0.0).train()
+    padded = copy.deepcopy(tight)
+    padded.capacity = padded_capacity  # instance attribute: shadows the method for this layer only
+    return dict(ffn=dense, tight=tight, padded=padded)
+
+
+def bench_routed(args, device: torch.device) -> dict:
+    """Section 8: the routed MoE's tight dropless buffer vs the padded one (and vs the dense FFN)."""
+    batch, tokens = args.routed_tokens
+    variants = routed_variants(device, args.num_experts)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, tokens, 64, generator=g).to(device).requires_grad_()
+    grad = torch.randn(batch, tokens, 64, generator=g).to(device)
+    fns = {name: fwd_bwd(m, x, grad, device, args.amp) for name, m in variants.items()}
+    times = interleaved(fns, args.reps, args.warmup, device)
+    return dict(layer='RoutedMoEFFN(64, 256, E=4, top_k=2), dropless', batch=batch, tokens=tokens,
+                num_experts=args.num_experts, time_ms={name: median_ms(t) for name, t in times.items()},
+                tight_vs_padded=ratio(times['tight'], times['padded']),
+                tight_vs_dense=ratio(times['tight'], times['ffn']),
+                padded_vs_dense=ratio(times['padded'], times['ffn']))
+
+
+# ----------------------------------------------------------------------------------------------------
 # 3. the EWA update
 # ----------------------------------------------------------------------------------------------------
 def bench_ewa_update(args, params: list[torch.Tensor], seg: dict | None, device: torch.device) -> dict:
@@ -555,7 +665,7 @@ def format_report(results: dict) -> str:
     lines = [f"machine: {m['cpu']} x{m['cpu_count']}, torch {m['torch']}, device {m['device']}, "
              f"threads {m['threads']}, amp {results['args']['amp']}, load {m['load_average']}"]
     formatters = dict(seg=_fmt_seg, det=_fmt_seg, ffn=_fmt_ffn, ewa=_fmt_ewa, deploy=_fmt_deploy,
-                      compile=_fmt_compile)
+                      compile=_fmt_compile, mixffn=_fmt_mixffn, routed=_fmt_routed)
     for name, fmt in formatters.items():
         if results.get(name):
             lines += [''] + fmt(results[name])
@@ -594,6 +704,27 @@ def _fmt_ffn(ffn: dict) -> list[str]:
     return lines
 
 
+def _fmt_mixffn(mix: dict) -> list[str]:
+    lines = [f"[7] depthwise MixFFN forward+backward, {mix['num_experts']} experts (ms; ratios median "
+             '[p25, p75])',
+             f"  {'map':>9} {'C':>4} {'hidden':>6} {'tile':>4} {'mixffn':>8} {'ewa':>8} {'loop':>8}"
+             f"  {'ewa/mixffn':>24}  {'loop/mixffn':>24}  {'ewa/loop':>24}"]
+    for r in mix['rows']:
+        tm, shape = r['time_ms'], f"{r['batch']}x{r['side']}^2"
+        ratios = '  '.join(f'{_r(r[k]):>24}' for k in ('ewa_vs_dense', 'loop_vs_dense', 'ewa_vs_loop'))
+        lines.append(f"  {shape:>9} {r['dims']:>4} {r['hidden']:>6} {r['tile']:>4} {tm['mixffn']:8.2f} "
+                     f"{tm['ewa']:8.2f} {tm['loop']:8.2f}  {ratios}")
+    return lines
+
+
+def _fmt_routed(rt: dict) -> list[str]:
+    tm = rt['time_ms']
+    return [f"[8] {rt['layer']} on {rt['batch']} x {rt['tokens']} tokens, forward+backward",
+            f"  ms   ffn {tm['ffn']:.2f}   tight {tm['tight']:.2f}   padded {tm['padded']:.2f}",
+            f"  tight/padded {_r(rt['tight_vs_padded'])}   tight/ffn {_r(rt['tight_vs_dense'])}   "
+            f"padded/ffn {_r(rt['padded_vs_dense'])}"]
+
+
 def _fmt_ewa(ewa: dict) -> list[str]:
     tm = ewa['time_ms']
     lines = [f"[3] EWA update over {ewa['tensors']} tensors, {ewa['mb']:.1f} MB",
@@ -630,6 +761,11 @@ def _fmt_compile(comp: dict) -> list[str]:
 # ----------------------------------------------------------------------------------------------------
 # main
 # ----------------------------------------------------------------------------------------------------
+def _stage(text: str) -> tuple[int, int, int]:
+    side, dims, hidden = (int(v) for v in text.split(','))
+    return side, dims, hidden
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from mmengine.config import DictAction
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -657,6 +793,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--ffn-families', nargs='+', choices=sorted(FFN_FAMILIES), default=sorted(FFN_FAMILIES),
                    help='MLP families for section 2 (default all)')
     p.add_argument('--num-experts', type=int, default=4, help='experts in the FFN section (default 4)')
+    p.add_argument('--mixffn-batch', type=int, default=2, help='images per MixFFN batch (default 2)')
+    p.add_argument('--mixffn-stages', type=_stage, nargs='+',
+                   help='MixFFN sizes SIDE,C,HIDDEN (default: MiT-B0 at 512 px: 128,32,128 64,64,256 ...)')
+    p.add_argument('--routed-tokens', type=int, nargs=2, metavar=('BATCH', 'TOKENS'),
+                   help='routed MoE input (default 128 65)')
     p.add_argument('--share-rate', type=float, default=0.3, help='EWA share rate beta (default 0.3)')
     p.add_argument('--no-profile', dest='profile', action='store_false', help='skip the EWAFFN op profile')
     p.add_argument('--profile-top', type=int, default=10, help='ops listed in the profile (default 10)')
@@ -712,6 +853,10 @@ def run_sections(args: argparse.Namespace, device: torch.device) -> dict:
         results['deploy'] = bench_deploy(args, std_cfg, ewa_cfg, device)
     if 'compile' in args.sections:
         results['compile'] = check_compile(args, device) if args.compile else dict(skipped='no --compile')
+    if 'mixffn' in args.sections:
+        results['mixffn'] = bench_mixffn(args, device)
+    if 'routed' in args.sections:
+        results['routed'] = bench_routed(args, device)
     results['machine']['load_average_end'] = list(os.getloadavg()) if hasattr(os, 'getloadavg') else None
     return results
 

@@ -104,3 +104,41 @@ def test_compile_check_reports_per_backend(results):
     eager = results['compile']['backends']['eager']
     assert eager['ok'], eager.get('error')
     assert eager['max_abs_diff_vs_eager'] == 0.0
+
+
+def test_mixffn_rows(results):
+    mix = results['mixffn']
+    assert mix['num_experts'] == 4 and mix['rows']
+    for r in mix['rows']:
+        assert set(r['time_ms']) == {'mixffn', 'ewa', 'loop'} and r['tile'] >= 1
+        for key in ('ewa_vs_dense', 'loop_vs_dense', 'ewa_vs_loop'):
+            _sane(r[key])
+
+
+def test_loop_mixffn_computes_the_ewa_layer_on_the_same_partition():
+    """Section 7's loop is the same MoE: the layer's own cell partition, every expert's full MixFFN."""
+    variants = benchmark_ewa.mixffn_variants(12, 16, 32, 2, 4, torch.device('cpu'))
+    ewa, loop, dense = variants['ewa'], variants['loop'], variants['mixffn']
+    x = torch.randn(2, 144, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ewa.draw_partition = lambda *a, **k: ewa._last_partition[1]  # reuse the partition the loop decoded
+        fast, ref, std = ewa(x, (12, 12)), loop(x, (12, 12)), dense(x, (12, 12))
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+    assert (fast - std).abs().max() > 1e-4  # the experts differ, so the MoE is not the dense MixFFN
+
+
+def test_routed_tight_vs_padded(results):
+    rt = results['routed']
+    assert set(rt['time_ms']) == {'ffn', 'tight', 'padded'}
+    for key in ('tight_vs_padded', 'tight_vs_dense', 'padded_vs_dense'):
+        _sane(rt[key])
+
+
+def test_routed_variants_compute_the_same_moe():
+    """Tight and padded buffers differ only in empty rows: the same outputs (what section 8 compares)."""
+    variants = benchmark_ewa.routed_variants(torch.device('cpu'))
+    x = torch.randn(4, 65, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tight, padded = variants['tight'](x), variants['padded'](x)
+    assert torch.allclose(tight, padded, atol=1e-6, rtol=0)
+    assert variants['padded'].capacity(260) == 260 and variants['tight'].capacity(260) == 260
