@@ -1,0 +1,29 @@
+"""tools/benchmark_data_path.py on the real CIFAR-100 configs: both paths run real training steps on the same
+model, and the report holds paired numbers for each section (the speed itself is BENCHMARKS' business)."""
+import json
+
+from tool_utils import load_tool
+
+bench = load_tool('benchmark_data_path')
+STD = 'configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py'
+FAST = 'configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32_fast.py'
+
+
+def test_reports_both_paths_side_by_side(cifar100_root, tmp_path, capsys):
+    out = tmp_path / 'data_path.json'
+    rc = bench.main([STD, FAST, '--iters', '2', '--reps', '2', '--warmup', '0', '--out', str(out),
+                     '--cfg-options', f'train_dataloader.dataset.data_root={cifar100_root}',
+                     'train_dataloader.batch_size=16', 'train_dataloader.num_workers=0',
+                     'train_dataloader.persistent_workers=False'])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert set(res['sections']) == {'data', 'train'} and res['reps'] == 2
+    for section in res['sections'].values():
+        for name in ('standard', 'fast'):
+            row = section[name]
+            assert row['batch_size'] == 16 and row['num_images'] == section['standard']['num_images'] > 0
+            assert row['images_per_s'] > 0
+            assert abs(row['epoch_s'] - row['num_images'] / row['images_per_s']) < 1e-6 * row['epoch_s']
+        r = section['fast_vs_standard']
+        assert 0 < r['p25'] <= r['median'] <= r['p75']
+    assert 'fast / standard time' in capsys.readouterr().out
