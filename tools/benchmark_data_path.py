@@ -11,7 +11,9 @@ process: ``data`` = the loader's batches through the data preprocessor (training
 augmentation happens there), ``train`` = whole ``train_step`` s (data + forward + backward + optimizer).
 Each block starts a fresh loader iterator, so a loader's workers cannot prefetch while the other path is
 timed. Reported: images per second, the fast / standard time ratio (median of the paired blocks, with
-quartiles) and the time of one epoch of each config's train set at that rate. The accuracy side of the
+quartiles) and the time of one epoch of each config's train set at that rate. ``--only fast`` times one path
+alone (several such processes at once measure what a GPU gives in aggregate); ``--cfg-options compile=True``
+compiles ``train_step`` as MMEngine's Runner does. The accuracy side of the
 A/B is tools/compare_seeds.py (benchmarks/cls_cifar100_fast_path.md).
 """
 from __future__ import annotations
@@ -42,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--reps', type=int, default=4, help='timed blocks per path (alternating)')
     p.add_argument('--warmup', type=int, default=1, help='untimed blocks per path first')
     p.add_argument('--sections', nargs='+', choices=('data', 'train'), default=['data', 'train'])
+    p.add_argument('--only', choices=('standard', 'fast'),
+                   help='time one path alone (several such processes at once: what one GPU gives in all)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='key=value for both configs')
     p.add_argument('--out', help='write the results as JSON to this file')
@@ -67,6 +71,10 @@ class TrainPath:
         model.init_weights()
         self.model = model.to(device).train()
         self.optim = build_optim_wrapper(self.model, cfg.optim_wrapper)
+        compile_cfg = cfg.get('compile')  # as Runner.train does it: torch.compile(model.train_step)
+        if compile_cfg:
+            self.model.train_step = torch.compile(self.model.train_step,
+                                                  **({} if compile_cfg is True else compile_cfg))
         self.batch_size = cfg.train_dataloader.batch_size
         self.num_images = len(self.loader.dataset)
         self.device = device
@@ -92,10 +100,11 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     options = dict(args.cfg_options)
     torch.manual_seed(0)
-    paths = {'standard': TrainPath(args.standard_config, options, device),
-             'fast': TrainPath(args.fast_config, options, device)}
-    out = dict(standard_config=args.standard_config, fast_config=args.fast_config, device=str(device),
-               iters_per_block=args.iters, reps=args.reps, cfg_options=options,
+    configs = {'standard': args.standard_config, 'fast': args.fast_config}
+    paths = {name: TrainPath(config, options, device) for name, config in configs.items()
+             if args.only in (None, name)}
+    out = dict(standard_config=args.standard_config, fast_config=args.fast_config, only=args.only,
+               device=str(device), iters_per_block=args.iters, reps=args.reps, cfg_options=options,
                machine=dict(python=platform.python_version(), torch=torch.__version__, cores=os.cpu_count(),
                             threads=torch.get_num_threads(),
                             gpu=torch.cuda.get_device_name(0) if device.type == 'cuda' else None),
@@ -112,14 +121,14 @@ def main(argv=None) -> int:
             rows[name] = dict(s_per_iter=med, images_per_s=p.batch_size / med,
                               epoch_s=p.num_images / p.batch_size * med, num_images=p.num_images,
                               batch_size=p.batch_size)
-        rows['fast_vs_standard'] = ratio(times['fast'], times['standard'])
+        line = ' | '.join(f"{n} {r['images_per_s']:.0f} img/s (epoch {r['epoch_s']:.1f} s)"
+                          for n, r in rows.items())
+        if len(paths) == 2:
+            r = rows['fast_vs_standard'] = ratio(times['fast'], times['standard'])
+            line += f" | fast / standard time {r['median']:.3f} [{r['p25']:.3f}, {r['p75']:.3f}]"
         rows['wall_s'] = time.perf_counter() - t0
         out['sections'][section] = rows
-        r = rows['fast_vs_standard']
-        print(f"[{section}] standard {rows['standard']['images_per_s']:.0f} img/s "
-              f"(epoch {rows['standard']['epoch_s']:.1f} s) | fast {rows['fast']['images_per_s']:.0f} img/s "
-              f"(epoch {rows['fast']['epoch_s']:.1f} s) | fast / standard time {r['median']:.3f} "
-              f"[{r['p25']:.3f}, {r['p75']:.3f}]", flush=True)
+        print(f'[{section}] {line}', flush=True)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(f'{args.out}.tmp')

@@ -27,3 +27,13 @@ def test_reports_both_paths_side_by_side(cifar100_root, tmp_path, capsys):
         r = section['fast_vs_standard']
         assert 0 < r['p25'] <= r['median'] <= r['p75']
     assert 'fast / standard time' in capsys.readouterr().out
+
+
+def test_one_path_alone(cifar100_root, tmp_path):
+    out = tmp_path / 'fast.json'
+    rc = bench.main([STD, FAST, '--only', 'fast', '--sections', 'train', '--iters', '1', '--reps', '1',
+                     '--warmup', '0', '--out', str(out), '--cfg-options',
+                     f'train_dataloader.dataset.data_root={cifar100_root}', 'train_dataloader.batch_size=8'])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res['only'] == 'fast' and list(res['sections']['train']) == ['fast', 'wall_s']
