@@ -19,8 +19,6 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 
-from .batch_autoaugment import BatchAutoAugment
-
 
 def _pair(value: Union[int, Sequence[int]]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
@@ -53,17 +51,12 @@ class BatchRandomCrop:
         self.crop_size = _pair(self.crop_size)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
-        """mmcv.impad(img, padding, pad_val): cv2.copyMakeBorder reads a single number as (v, 0, 0, 0), so an
-        int pad_val fills the first channel only; a tuple gives each channel its value."""
         left, top, right, bottom = _padding(self.padding)
         if not any((left, top, right, bottom)):
             return x
         out = F.pad(x, (left, right, top, bottom), value=0)
         if not isinstance(self.pad_val, Number) or self.pad_val != 0:
-            values = self.pad_val
-            if isinstance(values, Number):
-                values = [values] + [0] * (x.shape[1] - 1)
-            fill = torch.as_tensor(values, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+            fill = torch.as_tensor(self.pad_val, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
             inside = torch.zeros(out.shape[-2:], dtype=torch.bool, device=x.device)
             inside[top:top + x.shape[-2], left:left + x.shape[-1]] = True
             out = torch.where(inside, out, fill)
@@ -178,7 +171,7 @@ class BatchRandomErasing:
 
 
 BATCH_TRANSFORMS = {'RandomCrop': BatchRandomCrop, 'RandomFlip': BatchRandomFlip,
-                    'RandomErasing': BatchRandomErasing, 'AutoAugment': BatchAutoAugment}
+                    'RandomErasing': BatchRandomErasing}
 
 
 def build_batch_transform(cfg: dict):
