@@ -6,16 +6,20 @@
 #   label smoothing 0.1; CutMix (beta 1) or Mixup (alpha 1), one of them with probability 0.5 per batch;
 #   repeated augmentation x3; flip + crop (pad 4); AutoAugment (CIFAR-10 policy); random erasing p 0.25,
 #   area 0.02-0.4, aspect 0.3-3.3. Published target: see benchmarks/cls_cifar100_fast_path.md.
-# Deviations (mmpretrain's transforms): AutoAugment uses mmpretrain's ImageNet policy (it has no CIFAR-10
-# policy); RandomErasing draws the aspect log-uniformly with one try (Lee: uniform, up to 100 tries); the qkv
-# projection has a bias. Baseline twin of ewa-vit-lee9-p4_1xb128-100e_cifar100-50k-32.py.
-_base_ = ['mmpretrain::_base_/default_runtime.py', '../_base_/datasets/cifar100_50k.py']
+# AutoAugment: the CIFAR-10 policy in mmpretrain's format (../_base_/autoaugment_cifar10.py: torchvision's
+# AutoAugmentPolicy.CIFAR10 and magnitude bins, nearest interpolation, grey fill).
+# Deviations (mmpretrain's transforms): the AutoAugment ops are mmcv's (OpenCV) rather than PIL's
+# (pixel-level differences, e.g. Sharpness also smooths the border pixels); RandomErasing draws the aspect
+# log-uniformly with one try (Lee: uniform, up to 100 tries); the qkv projection has a bias.
+# Baseline twin of ewa-vit-lee9-p4_1xb128-100e_cifar100-50k-32.py; the fast data path: ..._fast.py.
+_base_ = ['mmpretrain::_base_/default_runtime.py', '../_base_/datasets/cifar100_50k.py',
+          '../_base_/autoaugment_cifar10.py']
 default_scope = 'mmpretrain'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='RandomCrop', crop_size=32, padding=4),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='AutoAugment', policies='imagenet', hparams=dict(pad_val={{_base_.bgr_mean}})),
+    dict(type='AutoAugment', policies={{_base_.autoaugment_cifar10}}),
     dict(type='RandomErasing', erase_prob=0.25, min_area_ratio=0.02, max_area_ratio=0.4,
          aspect_range=(0.3, 1 / 0.3), mode='const', fill_color={{_base_.bgr_mean}}),
     dict(type='PackInputs'),

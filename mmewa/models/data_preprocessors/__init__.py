@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..backbones import installed
+from .batch_autoaugment import BatchAutoAugment
 from .batch_transforms import (
     BATCH_TRANSFORMS,
     BatchRandomCrop,
@@ -10,7 +11,7 @@ from .batch_transforms import (
     build_batch_transform,
 )
 
-__all__ = ['BATCH_TRANSFORMS', 'BatchRandomCrop', 'BatchRandomErasing', 'BatchRandomFlip',
+__all__ = ['BATCH_TRANSFORMS', 'BatchAutoAugment', 'BatchRandomCrop', 'BatchRandomErasing', 'BatchRandomFlip',
            'build_batch_transform']
 
 if 'mmpretrain' in installed:

@@ -1,5 +1,5 @@
 """``BatchAugClsDataPreprocessor``: mmpretrain's ClsDataPreprocessor that also runs the per-sample pipeline
-augmentations (random crop, flip, erasing) on the whole uint8 batch, on the model's device.
+augmentations (random crop, flip, AutoAugment, erasing) on the whole uint8 batch, on the model's device.
 
 With an in-memory dataset (``mmewa.datasets.InMemoryDataset``) the host then only indexes a tensor per
 sample; everything else happens on the device in a few batched kernels. Order as in the per-sample
@@ -21,8 +21,9 @@ from .batch_transforms import build_batch_transform
 
 @MODELS.register_module()
 class BatchAugClsDataPreprocessor(ClsDataPreprocessor):
-    """ClsDataPreprocessor + ``transforms``: pipeline dicts (RandomCrop, RandomFlip, RandomErasing, with
-    mmpretrain's options) applied batched during training, with the same distributions per sample."""
+    """ClsDataPreprocessor + ``transforms``: pipeline dicts (RandomCrop, RandomFlip, AutoAugment,
+    RandomErasing, with mmpretrain's options) applied batched during training, with the same distributions
+    per sample (see ``build_batch_transform``)."""
 
     def __init__(self, transforms: Optional[Sequence[dict]] = None, **kwargs):
         super().__init__(**kwargs)

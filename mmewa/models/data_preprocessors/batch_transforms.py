@@ -8,6 +8,7 @@ which is what the per-sample pipeline sees before the data preprocessor normalis
 
 Randomness comes from torch's generator of the batch's device (seeded by MMEngine's ``randomness.seed``),
 not numpy's: the same seed gives the same batch, but not the same draws as the per-sample pipeline.
+AutoAugment, built the same way, is in ``batch_autoaugment`` (its image ops in ``batch_image_ops``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
+
+from .batch_autoaugment import BatchAutoAugment
 
 
 def _pair(value: Union[int, Sequence[int]]) -> tuple[int, int]:
@@ -51,12 +54,17 @@ class BatchRandomCrop:
         self.crop_size = _pair(self.crop_size)
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """mmcv.impad(img, padding, pad_val): cv2.copyMakeBorder reads a single number as (v, 0, 0, 0), so an
+        int pad_val fills the first channel only; a tuple gives each channel its value."""
         left, top, right, bottom = _padding(self.padding)
         if not any((left, top, right, bottom)):
             return x
         out = F.pad(x, (left, right, top, bottom), value=0)
         if not isinstance(self.pad_val, Number) or self.pad_val != 0:
-            fill = torch.as_tensor(self.pad_val, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+            values = self.pad_val
+            if isinstance(values, Number):
+                values = [values] + [0] * (x.shape[1] - 1)
+            fill = torch.as_tensor(values, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
             inside = torch.zeros(out.shape[-2:], dtype=torch.bool, device=x.device)
             inside[top:top + x.shape[-2], left:left + x.shape[-1]] = True
             out = torch.where(inside, out, fill)
@@ -171,10 +179,13 @@ class BatchRandomErasing:
 
 
 BATCH_TRANSFORMS = {'RandomCrop': BatchRandomCrop, 'RandomFlip': BatchRandomFlip,
-                    'RandomErasing': BatchRandomErasing}
+                    'RandomErasing': BatchRandomErasing, 'AutoAugment': BatchAutoAugment}
 
 
-def build_batch_transform(cfg: dict):
+BatchTransform = Union[BatchRandomCrop, BatchRandomFlip, BatchRandomErasing, BatchAutoAugment]
+
+
+def build_batch_transform(cfg: dict) -> BatchTransform:
     """A batched transform from the pipeline dict of its mmpretrain transform (``type`` = the same name)."""
     cfg = dict(cfg)
     kind = cfg.pop('type', None)
