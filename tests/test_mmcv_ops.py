@@ -147,3 +147,23 @@ def test_prepare_refuses_what_is_not_an_mmcv_source_tree(tmp_path):
     with pytest.raises(SystemExit, match='not an extracted mmcv source archive'):
         mmcv_ops_tool.prepare(tmp_path, ['nms'])
 
+
+
+def test_cudabind_pruning_keeps_type_definitions_and_the_kept_ops_wrappers():
+    """cudabind.cpp of mmcv 2.1.0 defines ``typedef enum {...} reduce_t;`` which the kept wrappers use
+    (a CUDA build failed with "'reduce_t' does not name a type" when the enum body was dropped)."""
+    src = ('typedef enum { SUM = 0, MEAN = 1, MAX = 2 } reduce_t;\n'
+           'struct Box { float x1; float area() const { return x1; } };\n'
+           'Tensor NMSCUDAKernelLauncher(Tensor boxes, float iou);\n'
+           'Tensor nms_cuda(Tensor boxes, float iou) {\n  return NMSCUDAKernelLauncher(boxes, iou);\n}\n'
+           'Tensor nms_impl(Tensor boxes, float iou);\n'
+           'REGISTER_DEVICE_IMPL(nms_impl, CUDA, nms_cuda);\n'
+           'void scatter_cuda(Tensor x, reduce_t r) {\n  ScatterLauncher(x, r);\n}\n'
+           'void scatter_impl(Tensor x, reduce_t r);\n'
+           'REGISTER_DEVICE_IMPL(scatter_impl, CUDA, scatter_cuda);\n')
+    text, needed = mmcv_ops_tool.prune_cudabind(src, {'nms_impl'})
+    assert 'typedef enum { SUM = 0, MEAN = 1, MAX = 2 }' in text and 'reduce_t;' in text
+    assert 'struct Box' in text and 'Tensor nms_cuda(Tensor boxes, float iou) {' in text
+    assert 'REGISTER_DEVICE_IMPL(nms_impl, CUDA, nms_cuda)' in text
+    assert 'scatter_cuda(Tensor x, reduce_t r) {' not in text and 'scatter_impl, CUDA' not in text
+    assert {'nms_cuda', 'NMSCUDAKernelLauncher'} <= needed and 'ScatterLauncher' not in needed

@@ -109,6 +109,31 @@ def called(text: str) -> set[str]:
 
 
 # -- the rewrite ---------------------------------------------------------------------------------------
+def prune_cudabind(text: str, impl_keys: set[str]) -> tuple[str, set[str]]:
+    """``cudabind.cpp`` keeping the registrations of ``impl_keys`` and the wrappers they name; every
+    declaration and every non-function definition (``typedef enum {...} reduce_t;``, structs) stays, as
+    the kept wrappers may use them. Returns the text and the functions the kept wrappers need (a wrapper
+    is defined in cudabind.cpp or directly in its .cu file)."""
+    items = top_level_items(text)
+    kept_wrappers = {fn for item in items for key, _, fn in registrations(item) if key in impl_keys}
+    body_items, needed = [], set(kept_wrappers)
+    for item in items:
+        r = registrations(item)
+        if r:
+            if r[0][0] in impl_keys:
+                body_items.append(item)
+            continue
+        head = item[:item.index('{')] if item.endswith('}') and '{' in item else None
+        name = re.match(r'[^(]*?\b(\w+)\s*\(', head, flags=re.S) if head is not None else None
+        if name is None:
+            body_items.append(item)  # a declaration or a type definition: harmless when unused
+        elif name.group(1) in kept_wrappers:
+            body_items.append(item)
+            needed |= called(item[item.index('{'):])
+    header = '#include "pytorch_cpp_helper.hpp"\n#include "pytorch_device_registry.hpp"\n\n'
+    return header + '\n\n'.join(body_items) + '\n', needed
+
+
 def prepare(src: Path, ops: list[str] | None) -> dict[str, list[str]]:
     """Rewrite the extracted mmcv source tree ``src`` in place to build only ``ops`` (None: all), with the
     C++ standard its torch's headers need. Returns what was kept, for the log."""
@@ -140,26 +165,8 @@ def prepare(src: Path, ops: list[str] | None) -> dict[str, list[str]]:
 
     # CUDA: cudabind.cpp's wrappers + registrations of kept ops, and the .cu files with their launchers.
     cudabind = pt / 'cuda' / 'cudabind.cpp'
-    items = top_level_items(cudabind.read_text())
-    regs = [r for item in items for r in registrations(item)]
-    kept_wrappers = {fn for key, _, fn in regs if key in impl_keys}
-    body_items = []
-    needed = set(kept_wrappers)  # a wrapper is defined in cudabind.cpp or directly in its .cu file
-    for item in items:
-        r = registrations(item)
-        if r:
-            if r[0][0] in impl_keys:
-                body_items.append(item)
-            continue
-        name = re.match(r'[^(]*?\b(\w+)\s*\(', item, flags=re.S)
-        is_def = item.endswith('}') and '{' in item
-        if not is_def:
-            body_items.append(item)  # a declaration: harmless when unused
-        elif name and name.group(1) in kept_wrappers:
-            body_items.append(item)
-            needed |= called(item[item.index('{'):])
-    header = '#include "pytorch_cpp_helper.hpp"\n#include "pytorch_device_registry.hpp"\n\n'
-    cudabind.write_text(header + '\n\n'.join(body_items) + '\n')
+    text, needed = prune_cudabind(cudabind.read_text(), impl_keys)
+    cudabind.write_text(text)
     kept_cu = []
     for path in sorted((pt / 'cuda').glob('*.cu')):
         if needed & defined_functions(path.read_text()):
