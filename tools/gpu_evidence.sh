@@ -18,11 +18,20 @@
 # trainings of 50 epochs need ~10-20 min, over the 9 minutes the issue hoped for (fewer EPOCHS or SEEDS fit).
 # The seg and det stages are sized from their CPU twins and have not run on a GPU yet.
 #
-# mmcv: classification and segmentation use no mmcv ops, so they run on a GPU with any mmcv build (also
-# mmcv-lite). Detection's RoIAlign and NMS run on CUDA tensors only with mmcv built with CUDA ops: on a
-# machine with a CUDA toolkit matching torch, `FORCE_CUDA=1 bash tools/install.sh` builds and caches one.
-# The script checks this before any stage runs and stops with that fix (on a CPU-only machine det runs on
-# mmcv's CPU ops).
+# Configs and names: CLS_BASE / CLS_EWA (default the vit-t-p4 100e pair in configs/ewa_cls), CLS_OPTIONS
+# (extra cfg-options, space-separated, after the schedule's), CIFAR_ROOT_KEYS (the cfg keys set to
+# $DATA/cifar100, tools/evidence_options.sh: e.g. the 50k configs' ConcatDataset), CLS_NAME and SEG_NAME (the
+# work dir and page names), SEG_SPLITS (default "val test") make the stages generic; tools/device_checks.sh
+# sets them on the GPU machine.
+#
+# mmcv: every stage needs mmcv built with its compiled ops (`mmcv._ext`), on the CPU too: `import mmseg.models`
+# and `import mmdet.models` import mmcv.ops at import time, and `import mmewa` imports both when they are
+# installed (mmewa/utils/mmcv_check.py stops with the fix when `_ext` is missing). mmcv-lite (no ops) runs
+# only a classification-only environment without mmseg/mmdet (the pilot's). On a GPU, detection's RoIAlign
+# and NMS (and the other ops tools/mmcv_ops.py lists) also need those ops built with CUDA: on a machine with
+# a CUDA toolkit matching torch, `FORCE_CUDA=1 bash tools/install.sh` builds and caches one (on the lent
+# device machine tools/device_checks.sh builds it offline: docs/device_checks.md). The script checks this
+# before any stage runs and stops with that fix (on a CPU-only machine det runs on mmcv's CPU ops).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -36,6 +45,7 @@ WARMUP=${WARMUP:-5}                    # cls: linear warm-up epochs, then cosine
 VAL=${VAL:-10}                         # cls: validate every VAL epochs
 SEG_ITERS=${SEG_ITERS:-4000}
 SEG_VAL=${SEG_VAL:-500}                # seg: validate every SEG_VAL iterations
+SEG_SPLITS=${SEG_SPLITS:-"val test"}   # seg: the splits the three models are tested on
 DET_EPOCHS=${DET_EPOCHS:-12}
 DET_VAL=${DET_VAL:-2}                  # det: validate every DET_VAL epochs
 WORKERS=${WORKERS:-2}
@@ -43,6 +53,11 @@ SUBSET=${SUBSET:-}                     # e.g. 16: that many train and test image
 JOBS=${JOBS:-}                         # runs at once (default: every training of every seed)
 WORK=${WORK:-work_dirs/gpu_evidence}
 OUT_DIR=${OUT_DIR:-benchmarks}
+CLS_BASE=${CLS_BASE:-configs/ewa_cls/vit-t-p4_1xb128-100e_cifar100-32.py}
+CLS_EWA=${CLS_EWA:-configs/ewa_cls/ewa-vit-t-p4_1xb128-100e_cifar100-32.py}
+CLS_OPTIONS=${CLS_OPTIONS:-}          # extra cfg-options of both cls models, space-separated
+CLS_NAME=${CLS_NAME:-cls_cifar100_vit-t_from-scratch_gpu}
+SEG_NAME=${SEG_NAME:-seg_camvid_vit-t-p8_from-scratch_gpu}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the GPU does the math; many runs share the host's cores
 
 source tools/evidence_options.sh
@@ -63,9 +78,12 @@ compare() {  # name baseline-config ewa-config seeds compare_seeds-options...: o
 stage_cls() {
   cifar100_options "$DATA/cifar100" "$EPOCHS" "$WARMUP"
   opts+=("${loaders[@]}" default_hooks.checkpoint.interval="$EPOCHS" default_hooks.logger.interval=50)
+  local extra
+  read -ra extra <<< "$CLS_OPTIONS"
+  opts+=(${extra[@]+"${extra[@]}"})
   subset_options "$SUBSET" 2
-  compare cls_cifar100_vit-t_from-scratch_gpu configs/ewa_cls/{,ewa-}vit-t-p4_1xb128-100e_cifar100-32.py \
-      "$SEEDS" --splits default --metric accuracy/top1 accuracy/top5 --val-interval "$VAL"
+  compare "$CLS_NAME" "$CLS_BASE" "$CLS_EWA" "$SEEDS" --splits default --metric accuracy/top1 accuracy/top5 \
+      --val-interval "$VAL"
 }
 
 stage_seg() {
@@ -74,8 +92,10 @@ stage_seg() {
         train_cfg.max_iters="$SEG_ITERS" param_scheduler.0.end="$warm" param_scheduler.1.begin="$warm"
         param_scheduler.1.end="$SEG_ITERS" default_hooks.checkpoint.interval="$SEG_ITERS")
   subset_options "$SUBSET" 2
-  compare seg_camvid_vit-t-p8_from-scratch_gpu configs/scratch/seg{,_ewa}_vit-t-p8_4k-poly_camvid-128.py \
-      "$SEEDS" --splits val test --metric mIoU --val-interval "$SEG_VAL" --val-split val
+  local splits
+  read -ra splits <<< "$SEG_SPLITS"
+  compare "$SEG_NAME" configs/scratch/seg{,_ewa}_vit-t-p8_4k-poly_camvid-128.py \
+      "$SEEDS" --splits "${splits[@]}" --metric mIoU --val-interval "$SEG_VAL" --val-split val
 }
 
 stage_det() {
