@@ -12,9 +12,10 @@ augmentation happens there), ``train`` = whole ``train_step`` s (data + forward 
 Each block starts a fresh loader iterator, so a loader's workers cannot prefetch while the other path is
 timed. Reported: images per second, the fast / standard time ratio (median of the paired blocks, with
 quartiles) and the time of one epoch of each config's train set at that rate. ``--only fast`` times one path
-alone (several such processes at once measure what a GPU gives in aggregate); ``--cfg-options compile=True``
-compiles ``train_step`` as MMEngine's Runner does. The accuracy side of the
-A/B is tools/compare_seeds.py (benchmarks/cls_cifar100_fast_path.md).
+alone; ``--procs N`` runs N such processes at once on the device (each builds its own loader and model, then
+all start timing together) and reports their summed images per second: what one GPU gives to N trainings
+side by side. ``--cfg-options compile=True`` compiles ``train_step`` as MMEngine's Runner does. The accuracy
+side of the A/B is tools/compare_seeds.py (benchmarks/cls_cifar100_fast_path.md).
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,8 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='time one path alone (several such processes at once: what one GPU gives in all)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                    help='key=value for both configs')
+    p.add_argument('--procs', type=int, default=1,
+                   help='processes at once (needs --only): their images per second are summed')
     p.add_argument('--out', help='write the results as JSON to this file')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.procs > 1 and args.only is None:
+        p.error('--procs needs --only standard|fast (each process times one path)')
+    return args
 
 
 class TrainPath:
@@ -95,8 +103,76 @@ class TrainPath:
         synchronize(self.device)
 
 
+BARRIER = 'MMEWA_BENCH_BARRIER'  # "<folder>:<count>": wait there until that many processes are built
+
+
+def wait_for_the_others(timeout: float = 600) -> None:
+    """A start line for ``--procs``: each process builds (dataset decode, model, compile set-up) at its own
+    pace, then timing starts when all of them are ready, so the timed blocks overlap."""
+    spec = os.environ.get(BARRIER)
+    if not spec:
+        return
+    folder, count = spec.rsplit(':', 1)
+    Path(folder, f'ready.{os.getpid()}').touch()
+    deadline = time.monotonic() + timeout
+    while len(list(Path(folder).glob('ready.*'))) < int(count):
+        if time.monotonic() > deadline:
+            raise SystemExit(f'benchmark_data_path: the other processes were not ready in {timeout:.0f} s')
+        time.sleep(0.05)
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` (or ``name=VALUE``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + '='):
+            out.append(a)
+    return out
+
+
+def run_procs(args, argv: list[str]) -> int:
+    """``--procs N``: N copies of this command at once, then one JSON with each and their sum."""
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [Path(tmp, f'proc{i}.json') for i in range(args.procs)]
+        child = without_option(without_option(argv, '--procs'), '--out')
+        env = {**os.environ, BARRIER: f'{tmp}:{args.procs}'}
+        procs = [subprocess.Popen([sys.executable, __file__, *child, '--out', str(o)], env=env) for o in outs]
+        codes = [p.wait() for p in procs]
+        if any(codes):
+            print(f'benchmark_data_path: a process failed (exit codes {codes})', file=sys.stderr)
+            return 1
+        each = [json.loads(o.read_text()) for o in outs]
+    out = dict(each[0], procs=args.procs, each=[e['sections'] for e in each], sections={})
+    for section in each[0]['sections']:
+        rows = [e['sections'][section][args.only] for e in each]
+        total = sum(r['images_per_s'] for r in rows)
+        out['sections'][section] = {args.only: dict(rows[0], images_per_s=total,
+                                                    images_per_s_each=[r['images_per_s'] for r in rows],
+                                                    epoch_s=rows[0]['num_images'] / total)}
+        each_s = ', '.join(f"{r['images_per_s']:.0f}" for r in rows)
+        print(f'[{section}] {args.procs} processes of {args.only}: {total:.0f} img/s in all ({each_s})',
+              flush=True)
+    write_json(out, args.out)
+    return 0
+
+
+def write_json(out: dict, path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f'{path}.tmp')
+        tmp.write_text(json.dumps(out, indent=2))
+        os.replace(tmp, path)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.procs > 1:
+        return run_procs(args, argv)
     device = torch.device(args.device)
     options = dict(args.cfg_options)
     torch.manual_seed(0)
@@ -109,6 +185,7 @@ def main(argv=None) -> int:
                             threads=torch.get_num_threads(),
                             gpu=torch.cuda.get_device_name(0) if device.type == 'cuda' else None),
                sections={})
+    wait_for_the_others()
     for section in args.sections:
         train = section == 'train'
         fns = {name: (lambda p=p, train=train: p.block(args.iters, train)) for name, p in paths.items()}
@@ -129,11 +206,7 @@ def main(argv=None) -> int:
         rows['wall_s'] = time.perf_counter() - t0
         out['sections'][section] = rows
         print(f'[{section}] {line}', flush=True)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f'{args.out}.tmp')
-        tmp.write_text(json.dumps(out, indent=2))
-        os.replace(tmp, args.out)
+    write_json(out, args.out)
     return 0
 
 

@@ -2,6 +2,7 @@
 model, and the report holds paired numbers for each section (the speed itself is BENCHMARKS' business)."""
 import json
 
+import pytest
 from tool_utils import load_tool
 
 bench = load_tool('benchmark_data_path')
@@ -37,3 +38,21 @@ def test_one_path_alone(cifar100_root, tmp_path):
     assert rc == 0
     res = json.loads(out.read_text())
     assert res['only'] == 'fast' and list(res['sections']['train']) == ['fast', 'wall_s']
+
+
+def test_several_processes_at_once_are_summed(cifar100_root, tmp_path, capsys):
+    out = tmp_path / 'procs.json'
+    rc = bench.main([STD, FAST, '--only', 'fast', '--procs', '2', '--sections', 'train', '--iters', '1',
+                     '--reps', '1', '--warmup', '0', '--out', str(out), '--cfg-options',
+                     f'train_dataloader.dataset.data_root={cifar100_root}', 'train_dataloader.batch_size=8'])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    row = res['sections']['train']['fast']
+    assert res['procs'] == 2 and len(res['each']) == 2 and len(row['images_per_s_each']) == 2
+    assert abs(row['images_per_s'] - sum(row['images_per_s_each'])) < 1e-6 * row['images_per_s']
+    assert '2 processes of fast' in capsys.readouterr().out
+
+
+def test_procs_needs_one_path():
+    with pytest.raises(SystemExit):
+        bench.parse_args([STD, FAST, '--procs', '2'])
