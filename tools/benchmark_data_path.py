@@ -75,7 +75,10 @@ class TrainPath:
         init_default_scope(cfg.get('default_scope', 'mmpretrain'))
         with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
             self.loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
-            model = MODELS.build(cfg.model)
+            model_cfg = cfg.model.copy()  # as the Runner does: the config's data_preprocessor by default
+            if cfg.get('data_preprocessor') is not None:
+                model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+            model = MODELS.build(model_cfg)
         model.init_weights()
         self.model = model.to(device).train()
         self.optim = build_optim_wrapper(self.model, cfg.optim_wrapper)

@@ -3,8 +3,8 @@
 # with torch 2.11 at python3, nvcc 13.0, no package registry, 10 minutes a command, 15 device minutes a
 # session). docs/device_checks.md has the call sequence, the sizes and the budget.
 #
-#   STAGES="bench cls" bash tools/device_checks.sh   # on the device ($OUT is set there), in this tree's copy
-#   bash tools/device_checks.sh --dry-run             # here, on the CPU: every step at tiny sizes (~2.3 min)
+#   STAGES="bench speed cls" bash tools/device_checks.sh   # on the device ($OUT is set there), in this tree's copy
+#   bash tools/device_checks.sh --dry-run             # here, on the CPU: every step at tiny sizes (~3.5 min)
 #
 # Steps, each logged with its time since the start, each result under $OUT as soon as it exists:
 #  machine  $OUT/machine.txt first: GPU, driver, nvcc, ninja, gcc, torch, cores, MMEWA_COMMIT.
@@ -24,9 +24,13 @@
 #           SHA256SUMS) is checked and unpacked into .device_stage/data/, each CIFAR part once: that folder
 #           is git-ignored, so it outlives a call while the machine stays warm, and parts carried by
 #           successive calls add up (STAGES= with nothing else: install and data only).
-#  stages   STAGES (default "bench cls seg"), in that order, each under its own cap (CAP_BENCH, CAP_CLS,
-#           CAP_SEG seconds) and all within BUDGET seconds of the start (default 560, inside one call's 600):
+#  stages   STAGES (default "bench speed cls seg"), in that order, each under its own cap (CAP_BENCH,
+#           CAP_SPEED, CAP_CLS, CAP_SEG seconds) and all within BUDGET seconds of the start (default 560,
+#           inside one call's 600):
 #    bench  tools/benchmark_gpu.sh QUICK=1 (~2 min) -> benchmarks/gpu_quick/
+#    speed  what sizes the CIFAR-100 plan (tools/benchmark_data_path.py, bf16 autocast, needs part a): the
+#           standard vs the fast data path on the 64-dim ViT, then the recipe's ViT (lee9) on the fast path
+#           alone, compiled, and SPEED_PROCS (4) processes at once -> benchmarks/gpu_quick/speed_*.json
 #    cls    CIFAR-100 baseline vs EWA (tools/gpu_evidence.sh's cls stage; CLS_BASE / CLS_EWA, CLS_OPTIONS,
 #           CLS_ROOT_KEYS, CLS_EPOCHS, CLS_WARMUP, CLS_VAL, CLS_CKPT; needs the parts CLS_PARTS, default a)
 #           -> benchmarks/runs/$CLS_NAME and benchmarks/$CLS_NAME.{md,png}
@@ -64,10 +68,10 @@ case "${1:-}" in
   *) echo "device_checks: unknown argument '$1' (only --dry-run)" >&2; exit 2 ;;
 esac
 (( $# <= 1 )) || { echo "device_checks: one argument at most (--dry-run), got $#" >&2; exit 2; }
-STAGES=${STAGES-"bench cls seg"}
+STAGES=${STAGES-"bench speed cls seg"}
 for stage in $STAGES; do
-  [[ $stage == bench || $stage == cls || $stage == seg ]] || { echo "device_checks: unknown stage '$stage'" \
-    "in STAGES (bench, cls, seg; empty for install and data only)" >&2; exit 2; }
+  [[ $stage =~ ^(bench|speed|cls|seg)$ ]] || { echo "device_checks: unknown stage '$stage'" \
+    "in STAGES (bench, speed, cls, seg; empty for install and data only)" >&2; exit 2; }
 done
 if [[ $DRY == 0 && -z ${OUT:-} ]]; then
   echo "device_checks: OUT is unset: the device tool sets it (on a machine without one: --dry-run)" >&2
@@ -80,7 +84,11 @@ export PYTHONUNBUFFERED=1  # the runs' output reaches log.txt as it happens (a k
 START=$(date +%s)
 CORES=$(nproc --all 2>/dev/null || getconf _NPROCESSORS_ONLN)  # before any OMP_NUM_THREADS (nproc obeys it)
 BUDGET=${BUDGET:-560}                       # seconds for the whole script (one device call: 600)
-CAP_INSTALL=${CAP_INSTALL:-300} CAP_BENCH=${CAP_BENCH:-150} CAP_CLS=${CAP_CLS:-400} CAP_SEG=${CAP_SEG:-400}
+CAP_INSTALL=${CAP_INSTALL:-300} CAP_BENCH=${CAP_BENCH:-150} CAP_SPEED=${CAP_SPEED:-150}
+CAP_CLS=${CAP_CLS:-400} CAP_SEG=${CAP_SEG:-400}
+SPEED_PROCS=${SPEED_PROCS:-4}                # processes at once in the speed stage's last run
+SPEED_ITERS=${SPEED_ITERS:-30}               # iterations per timed block (3 blocks after 1 warm-up)
+SPEED_COMPILE=${SPEED_COMPILE:-compile=True} # the cfg-option of the compiled run (MMEngine's torch.compile)
 SNAPSHOT=${SNAPSHOT:-60}
 BUNDLE=${BUNDLE:-$ROOT/.device_bundle}
 DATA_PARTS=${DATA_PARTS:-$ROOT/.device_data}
@@ -117,7 +125,8 @@ if [[ $DRY == 1 ]]; then  # every step for real, on the CPU, at sizes that take 
   PYBASE=$PYTHON CUDA=0
   DATA_SRC=${DATA_SRC:-../shared/data}
   CLS_SEEDS="0 1" CLS_GROUP=1 SEG_SEEDS=0 CLS_EPOCHS=2 CLS_WARMUP=1 CLS_VAL=1 CLS_CKPT=2 SEG_ITERS=2
-  SEG_VAL=1 SEG_SPLITS=val SUBSET=${SUBSET:-4} WORKERS=0 CLS_PARTS=a
+  SEG_VAL=1 SEG_SPLITS=val SUBSET=${SUBSET:-4} WORKERS=0 CLS_PARTS=a SPEED_PROCS=2 SPEED_ITERS=1
+  SPEED_COMPILE=compile.backend=eager  # the mechanism, without minutes of inductor on a CPU
   export OMP_NUM_THREADS=1
 else
   RESULT_ROOT=$ROOT
@@ -373,8 +382,10 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
   if [[ $DRY == 1 ]]; then
     local spec='a=test,train'
     [[ ! -d $DATA_SRC/cifar100/train_rest ]] || spec="$spec;b=train_rest:0-49;c=train_rest:50-99"
-    [[ " $STAGES " != *" cls "* ]] || "$PY" tools/pack_cifar.py pack "$DATA_SRC/cifar100" "$DATA_PARTS" \
-      --parts "$spec" --per-class 1 || die "packing CIFAR-100 from $DATA_SRC/cifar100 failed (line above)"
+    if [[ " $STAGES " == *" cls "* || " $STAGES " == *" speed "* ]]; then
+      "$PY" tools/pack_cifar.py pack "$DATA_SRC/cifar100" "$DATA_PARTS" --parts "$spec" --per-class 1 \
+        || die "packing CIFAR-100 from $DATA_SRC/cifar100 failed (line above)"
+    fi
     [[ " $STAGES " != *" seg "* ]] || "$PY" tools/make_device_bundle.py --no-wheels --data "$DATA_SRC" \
       --data-out "$DATA_PARTS" --sets camvid || die "staging CamVid from $DATA_SRC/camvid failed (line above)"
   fi
@@ -433,6 +444,51 @@ stage_bench() {
   (( rc == 0 )) || status=$([[ $rc == 124 || $rc == 137 ]] && echo stopped || echo failed)
   record "bench $rc $(( $(date +%s) - t0 )) $status"
   say "bench: $status (exit $rc)"
+  snapshot
+}
+
+stage_speed() {  # the CIFAR-100 training speed that sizes the plan (issue #20), one JSON per run as it ends
+  local t0 rc=0 cap status=ok dir=$RESULT_ROOT/benchmarks/gpu_quick dev=cuda i run done_=()
+  t0=$(date +%s)
+  cap=$(cap_for "$CAP_SPEED")
+  if (( cap < 30 )); then say "speed: skipped, $(left) s left"; record "speed 0 0 skipped budget"; return; fi
+  mkdir -p "$dir" "$STAGE_DIR/cache"
+  local d64=(configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32{,_fast}.py)
+  local lee9=(configs/ewa_cls/vit-lee9-p4_1xb128-100e_cifar100-50k-32{,_fast}.py)
+  local timing=(--iters "$SPEED_ITERS" --reps 3 --warmup 1)
+  local common=() lee9_opts=(train_dataloader.dataset.data_root="$DATA/cifar100"
+                             train_dataloader.dataset.cache_file="$STAGE_DIR/cache/speed_lee9.npz")
+  if [[ $CUDA == 1 ]]; then common+=(optim_wrapper.type=AmpOptimWrapper optim_wrapper.dtype=bfloat16)
+  else dev=cpu; fi
+  [[ $DRY == 0 ]] || { timing=(--iters 1 --reps 1 --warmup 0); common+=(train_dataloader.batch_size=8); }
+  # without parts b and c, train/ stands in for train_rest/ (the speed does not depend on which images)
+  local have=" $(unpacked_parts) "
+  [[ $have == *" b "* && $have == *" c "* ]] \
+    || lee9_opts+=(train_dataloader.dataset.dataset.datasets.1.data_prefix=train)
+  local d64_opts=(train_dataloader.dataset.data_root="$DATA/cifar100" train_dataloader.num_workers="$WORKERS"
+                  train_dataloader.persistent_workers=$(( WORKERS > 0 )))
+  local runs=(
+    "paths_d64|${d64[*]} --sections data train|${d64_opts[*]}"
+    "lee9_fast|${lee9[*]} --only fast --sections train|${lee9_opts[*]}"
+    "lee9_fast_compiled|${lee9[*]} --only fast --sections train|${lee9_opts[*]} $SPEED_COMPILE"
+    "lee9_fast_x$SPEED_PROCS|${lee9[*]} --only fast --sections train --procs $SPEED_PROCS|${lee9_opts[*]}")
+  for run in "${runs[@]}"; do
+    local name args opts limit
+    IFS='|' read -r name args opts <<< "$run"
+    limit=$(( cap - ($(date +%s) - t0) ))
+    if (( limit < 20 )); then status=partial; say "speed: $name not started, $limit s left"; break; fi
+    say "speed: $name (cap $limit s)"
+    # shellcheck disable=SC2086  # args and opts are word lists
+    timeout --kill-after=10 "$limit" "$PY" tools/benchmark_data_path.py $args --device "$dev" "${timing[@]}" \
+      --out "$dir/speed_$name.json" --cfg-options ${common[@]+"${common[@]}"} $opts || rc=$?
+    if (( rc )); then
+      status=$([[ $rc == 124 || $rc == 137 ]] && echo stopped || echo failed); say "speed: $name $status"
+      break
+    fi
+    done_+=("$name")
+  done
+  record "speed $rc $(( $(date +%s) - t0 )) $status runs done: ${done_[*]:-none}"
+  say "speed: $status (runs done: ${done_[*]:-none})"
   snapshot
 }
 
@@ -505,6 +561,9 @@ for stage in $STAGES; do
   step "$stage"
   case $stage in
     bench) stage_bench ;;
+    speed)
+      if [[ " $(unpacked_parts) " == *" a "* ]]; then stage_speed
+      else missing speed "stage speed needs CIFAR-100 part a: carry .device_data/cifar100-a"; fi ;;
     cls)
       parts_ok=1
       for p in $CLS_PARTS; do [[ " $(unpacked_parts) " == *" $p "* ]] || parts_ok=0; done

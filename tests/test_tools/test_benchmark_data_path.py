@@ -56,3 +56,15 @@ def test_several_processes_at_once_are_summed(cifar100_root, tmp_path, capsys):
 def test_procs_needs_one_path():
     with pytest.raises(SystemExit):
         bench.parse_args([STD, FAST, '--procs', '2'])
+
+
+def test_each_path_gets_its_configs_data_preprocessor_as_the_runner_gives_it(cifar100_root):
+    import torch
+    from mmpretrain.models.utils.data_preprocessor import ClsDataPreprocessor
+
+    from mmewa.models.data_preprocessors import BatchAugClsDataPreprocessor
+    options = {'train_dataloader.dataset.data_root': str(cifar100_root)}
+    fast = bench.TrainPath(FAST, options, torch.device('cpu')).model.data_preprocessor
+    std = bench.TrainPath(STD, options, torch.device('cpu')).model.data_preprocessor
+    assert isinstance(fast, BatchAugClsDataPreprocessor) and len(fast.transforms) == 2
+    assert type(std) is ClsDataPreprocessor and std.to_rgb == fast.to_rgb

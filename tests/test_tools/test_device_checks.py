@@ -43,7 +43,7 @@ def stage_lines(out: Path) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in (out / 'stages.txt').read_text().splitlines()}
 
 
-@pytest.mark.slow  # ~2.3 min on 2 cores: 4 trainings, 2 collapses, 9 tests, each a process of its own
+@pytest.mark.slow  # ~3.5 min on 2 cores: 4 trainings, 2 collapses, 9 tests, 5 speed runs, each a process
 def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
     out, stage = tmp_path / 'out', tmp_path / 'stage'
     started = time.time()
@@ -56,7 +56,7 @@ def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
     machine = (out / 'machine.txt').read_text()
     assert 'dry run 1 | CUDA 0' in machine and 'torch' in machine
     steps = stage_lines(out)
-    assert list(steps) == ['install', 'data', 'bench', 'cls', 'seg']
+    assert list(steps) == ['install', 'data', 'bench', 'speed', 'cls', 'seg']
     assert all(fields[1] == '0' and fields[3] == 'ok' for fields in steps.values()), steps
     assert ' '.join(steps['cls'][4:]) == 'seeds done: 0 1; left: none'
     assert ' '.join(steps['seg'][4:]) == 'seeds done: 0; left: none'
@@ -85,6 +85,14 @@ def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
         assert not any(n.endswith(('.pth', '.log', '.py')) for n in names)  # what benchmarks/runs keeps
     bench = json.loads(read['benchmarks/gpu_quick/gpu_vit-s14_448_b16.json'])
     assert set(bench) >= {'seg', 'ffn', 'ewa', 'deploy'}
+    assert ' '.join(steps['speed'][4:]) == \
+        'runs done: paths_d64 lee9_fast lee9_fast_compiled lee9_fast_x2'
+    paths = json.loads(read['benchmarks/gpu_quick/speed_paths_d64.json'])['sections']
+    assert set(paths) == {'data', 'train'} and 'fast_vs_standard' in paths['train']
+    for name, procs in (('lee9_fast', None), ('lee9_fast_compiled', None), ('lee9_fast_x2', 2)):
+        speed = json.loads(read[f'benchmarks/gpu_quick/speed_{name}.json'])
+        assert speed['only'] == 'fast' and speed.get('procs') == procs
+        assert speed['sections']['train']['fast']['images_per_s'] > 0
     with tarfile.open(out / 'logs.tar.gz') as t:
         assert all(n.endswith('.log') for n in t.getnames() if t.getmember(n).isfile())
     for path in (ROOT / 'benchmarks' / f'{CLS_NAME}.md', ROOT / 'benchmarks' / 'runs' / CLS_NAME,
