@@ -439,3 +439,14 @@ def test_same_pixels_on_the_gpu(images):
         assert torch.equal(gpu.cpu(), cpu)
         torch.manual_seed(0)
         assert batched(x.cuda()).shape == x.shape  # sampling on the device too
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_builds_mmpretrains_ops_whatever_the_default_scope(scope):
+    """mmdet and mmseg register ops of the same names (mmdet's Posterize takes other arguments): built under
+    another default scope, e.g. one a detection config left behind, the policy is still mmpretrain's."""
+    from mmengine.registry import DefaultScope
+    reference = BatchAutoAugment(CIFAR10_POLICY)
+    with DefaultScope.overwrite_default_scope(scope):
+        built = BatchAutoAugment(CIFAR10_POLICY)
+    assert built.subpolicies == reference.subpolicies and len(built.subpolicies) == 25

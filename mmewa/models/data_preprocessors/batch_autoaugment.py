@@ -27,6 +27,7 @@ from numbers import Integral, Number
 from typing import Any, Optional, Union
 
 import torch
+from mmengine.registry import DefaultScope
 
 from . import batch_image_ops as ops
 
@@ -130,7 +131,8 @@ class BatchAutoAugment:
         from mmpretrain.datasets.transforms.auto_augment import AUTOAUG_POLICIES
 
         hparams = dict(pad_val=128) if hparams is None else dict(hparams)
-        built = AutoAugment(policies=policies, hparams=hparams)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):  # its op names, whatever the caller's scope
+            built = AutoAugment(policies=policies, hparams=hparams)
         original = AUTOAUG_POLICIES[policies] if isinstance(policies, str) else policies
         self.policies = built.policies
         self.subpolicies = [[AugOp.from_transform(t) for t in sub.transforms] for sub in built.transforms]
