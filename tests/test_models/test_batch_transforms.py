@@ -41,6 +41,15 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope='module', autouse=True)
+def _mmpretrain_scope():
+    """mmpretrain's transforms (the oracles here) resolve their names in the default scope, which a test of
+    another library may have left at mmdet (whose 'Posterize' and 'Contrast' are other transforms)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
 @pytest.fixture(scope='module')
 def images(cifar100_root) -> np.ndarray:
     """Up to 64 real CIFAR-100 images (N, 32, 32, 3) uint8, BGR as LoadImageFromFile gives them."""
