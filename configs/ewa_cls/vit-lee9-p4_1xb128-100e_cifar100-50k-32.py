@@ -24,9 +24,11 @@ train_pipeline = [
          aspect_range=(0.3, 1 / 0.3), mode='const', fill_color={{_base_.bgr_mean}}),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
+data_root = '../shared/data/cifar100'
+train_dataloader = dict(  # a list replaces its base list whole: both parts written out
     sampler=dict(type='RepeatAugSampler', num_repeats=3, shuffle=True),
-    dataset=dict(datasets=[dict(pipeline=train_pipeline), dict(pipeline=train_pipeline)]))
+    dataset=dict(datasets=[dict(type='CustomDataset', data_root=data_root, data_prefix=prefix,
+                                pipeline=train_pipeline) for prefix in ('train', 'train_rest')]))
 model = dict(
     type='ImageClassifier',
     backbone=dict(type='VisionTransformer', arch=dict(embed_dims=192, num_layers=9, num_heads=12,
