@@ -45,3 +45,22 @@ def train(cfg: Config) -> Runner:
 def ewa_hook(runner: Runner):
     from mmewa import EWAHook
     return next(h for h in runner.hooks if isinstance(h, EWAHook))
+
+
+def seg_test_both(make_cfg, runs, indices: int) -> dict:
+    """Test each ``(name, config, weights)`` of ``runs`` with tools/test.py's Runner path on the first
+    ``indices`` test images: its metrics, and the logits of the first test batch (``<name>_logits``).
+    ``make_cfg(config, work_dir_name, load_from)`` gives the config."""
+    import torch
+    results = {}
+    for name, config, weights in runs:
+        cfg = make_cfg(config, f'test_{name}', str(weights))
+        cfg.test_dataloader.dataset.indices = indices
+        cfg.custom_hooks = []
+        tester = Runner.from_cfg(cfg)
+        results[name] = tester.test()
+        batch = next(iter(tester.test_dataloader))
+        tester.model.eval()
+        with torch.no_grad():
+            results[name + '_logits'] = tester.model.test_step(batch)[0].seg_logits.data
+    return results

@@ -1,7 +1,6 @@
 """The mmseg user path on real CamVid images: train EWA, convert_ewa.py, test with the standard config."""
 import torch
-from mmengine.runner import Runner
-from runner_utils import load_cfg, train
+from runner_utils import load_cfg, seg_test_both, train
 from tool_utils import load_tool
 
 convert_ewa = load_tool('convert_ewa')
@@ -28,17 +27,9 @@ def test_train_convert_and_standard_config_gives_identical_predictions(camvid_ro
     std_model.load_state_dict(collapsed['state_dict'], strict=True)
 
     # Same predictions and same mIoU on real validation images: EWA model (eval) vs deployed model.
-    results = {}
-    for name, cfg_name, weights in (('ewa', 'seg_ewa_vit_tiny.py', ckpt), ('std', 'seg_vit_tiny.py', out)):
-        cfg = load_cfg(cfg_name, tmp_path / f'test_{name}', camvid_root, load_from=str(weights))
-        cfg.test_dataloader.dataset.indices = 12
-        cfg.custom_hooks = []
-        tester = Runner.from_cfg(cfg)
-        results[name] = tester.test()
-        batch = next(iter(tester.test_dataloader))
-        tester.model.eval()
-        with torch.no_grad():
-            results[name + '_logits'] = tester.model.test_step(batch)[0].seg_logits.data
+    results = seg_test_both(
+        lambda config, work, weights: load_cfg(config, tmp_path / work, camvid_root, load_from=weights),
+        (('ewa', 'seg_ewa_vit_tiny.py', ckpt), ('std', 'seg_vit_tiny.py', out)), indices=12)
     assert results['ewa']['mIoU'] == results['std']['mIoU']
     assert results['ewa']['aAcc'] > 0
     assert torch.equal(results['ewa_logits'], results['std_logits'])

@@ -2,8 +2,7 @@
 from pathlib import Path
 
 import torch
-from mmengine.runner import Runner
-from runner_utils import ewa_hook, load_cfg, train
+from runner_utils import ewa_hook, load_cfg, seg_test_both, train
 from tool_utils import load_tool
 
 convert_ewa = load_tool('convert_ewa')
@@ -45,16 +44,8 @@ def test_segformer_train_convert_and_standard_config_gives_identical_predictions
     std_model = MODELS.build(cfg_of(STD, tmp_path / 'std', camvid_root).model)
     std_model.load_state_dict(collapsed['state_dict'], strict=True)
 
-    results = {}
-    for name, path, weights in (('ewa', EWA, ckpt), ('std', STD, out)):
-        cfg = cfg_of(path, tmp_path / f'test_{name}', camvid_root, load_from=str(weights))
-        cfg.test_dataloader.dataset.indices = 4
-        cfg.custom_hooks = []
-        tester = Runner.from_cfg(cfg)
-        results[name] = tester.test()
-        batch = next(iter(tester.test_dataloader))
-        tester.model.eval()
-        with torch.no_grad():
-            results[name + '_logits'] = tester.model.test_step(batch)[0].seg_logits.data
+    results = seg_test_both(
+        lambda config, work, weights: cfg_of(config, tmp_path / work, camvid_root, load_from=weights),
+        (('ewa', EWA, ckpt), ('std', STD, out)), indices=4)
     assert results['ewa']['mIoU'] == results['std']['mIoU'] and results['ewa']['aAcc'] > 0
     assert torch.equal(results['ewa_logits'], results['std_logits'])

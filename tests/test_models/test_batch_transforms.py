@@ -26,45 +26,17 @@ from mmewa.models.data_preprocessors import (
     build_batch_transform,
 )
 
+from .batch_aug_utils import _mmpretrain_scope, _one_thread, as_batch, as_hwc, real_images  # noqa: F401
+
 ALPHA = 1e-3  # each distribution test: p must exceed it (same draws every run: the seeds are fixed)
 DRAWS = 20_000
 BGR_MEAN = [112, 124, 129]
 PRE_CFG = dict(num_classes=100, mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418], to_rgb=True)
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    """The tensors here are small: one thread is fastest, more only contend for shared cores (4x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope='module', autouse=True)
-def _mmpretrain_scope():
-    """mmpretrain's transforms (the oracles here) resolve their names in the default scope, which a test of
-    another library may have left at mmdet (whose 'Posterize' and 'Contrast' are other transforms)."""
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        yield
-
-
 @pytest.fixture(scope='module')
 def images(cifar100_root) -> np.ndarray:
-    """Up to 64 real CIFAR-100 images (N, 32, 32, 3) uint8, BGR as LoadImageFromFile gives them."""
-    paths = sorted(cifar100_root.glob('*/*/*.png'))[:64]
-    assert len(paths) >= 16, f'too few CIFAR-100 images under {cifar100_root}'
-    return np.stack([mmcv.imread(str(p)) for p in paths])
-
-
-def as_batch(images: np.ndarray, n: int) -> torch.Tensor:
-    """n images (cycling through the real ones) as a (n, 3, 32, 32) uint8 tensor."""
-    return torch.from_numpy(images[np.arange(n) % len(images)]).permute(0, 3, 1, 2).contiguous()
-
-
-def as_hwc(x: torch.Tensor) -> np.ndarray:
-    return x.permute(0, 2, 3, 1).numpy()
+    return real_images(cifar100_root, 64)
 
 
 def two_sample_p(a: np.ndarray, b: np.ndarray, min_expected: float = 5.) -> float:
