@@ -18,6 +18,7 @@ def run(script: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(['bash', script], env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow  # ~1.5 min on 2 cores: two sweep variants' trainings and tests, then a resume
 def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_path, cifar100_root):
     work, out = tmp_path / 'sweep', tmp_path / 'sweep.md'
     env = {**SMOKE, 'DATA': str(cifar100_root), 'WORK': str(work), 'OUT': str(out), 'SEEDS': '0',
@@ -44,6 +45,7 @@ def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_
     assert f'| e8 | test | – | – | – | – | – | – | – | no results in {work} |' in only.read_text()
 
 
+@pytest.mark.slow  # ~2 min on 2 cores: the cls and seg stages end to end in smoke settings
 def test_gpu_evidence_smoke_setting_writes_each_stages_table_and_curves(tmp_path, cifar100_root, camvid_root):
     data = tmp_path / 'data'  # the one DATA folder the script wants, over whichever sets conftest found
     data.mkdir()
