@@ -27,8 +27,8 @@ A sweep shares one baseline: run each variant with its own ``--ewa-name`` (and i
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import copy
+import functools
 import json
 import math
 import os
@@ -338,30 +338,77 @@ def test_seed(args: argparse.Namespace, seed: int, work: Path) -> None:
                 sh(cmd, out.with_suffix('.log'), threads_per_run(args))
 
 
-def finish_seed(args: argparse.Namespace, seed: int, work: Path, trainings: list) -> dict:
-    """Wait for the seed's two trainings, test, and collect its results (with the training minutes)."""
-    minutes = {f'{name}_train_minutes': m for name, m in zip(MODELS, (f.result() for f in trainings))
-               if m is not None}
+def finish_seed(args: argparse.Namespace, seed: int, work: Path, *minutes: Optional[float]) -> dict:
+    """Test the seed once both its trainings are done, and collect its results (with the training minutes)."""
     test_seed(args, seed, work)
-    return {**collect_seed(args, seed, work), **minutes}
+    return {**collect_seed(args, seed, work),
+            **{f'{name}_train_minutes': m for name, m in zip(MODELS, minutes) if m is not None}}
+
+
+class Steps:
+    """Steps with dependencies, run by ``jobs`` threads that always take the first *ready* step in key
+    order. A step waiting for others holds no thread (a seed's tests used to take one of the ``--jobs``
+    slots while its trainings ran, so a new variant beside a finished baseline trained one seed at a time).
+    Keys ``(seed index, stage)`` keep one job going seed by seed and let more jobs test a seed as soon as
+    its trainings are done, ahead of later seeds' trainings. The first failure stops what has not started.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[dict] = []
+
+    def add(self, key: tuple, fn, after: tuple = ()) -> dict:
+        """A step; ``fn`` is called with the results of the steps in ``after``, in that order."""
+        step = dict(key=key, fn=fn, after=after, done=False, result=None)
+        self.steps.append(step)
+        return step
+
+    def run(self, jobs: int) -> None:
+        cond, failed = threading.Condition(), []
+        pending = sorted(self.steps, key=lambda st: st['key'])
+
+        def next_step() -> Optional[dict]:
+            with cond:
+                while not failed and pending:
+                    step = next((st for st in pending if all(d['done'] for d in st['after'])), None)
+                    if step is not None:
+                        pending.remove(step)
+                        return step
+                    cond.wait()
+                return None
+
+        def worker() -> None:
+            while (step := next_step()) is not None:
+                try:
+                    result = step['fn'](*(d['result'] for d in step['after']))
+                except BaseException as e:  # re-raised in the calling thread
+                    with cond:
+                        failed.append(e)
+                        cond.notify_all()
+                    return
+                with cond:
+                    step['result'], step['done'] = result, True
+                    cond.notify_all()
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failed:
+            raise failed[0]
 
 
 def run_all(args: argparse.Namespace, work: Path) -> list[dict]:
-    """Every seed's trainings and tests, ``--jobs`` at a time, in seed order (with one job: seed by seed,
-    so an interrupted comparison leaves whole seeds). The first failure cancels what has not started."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
-    ready = threading.Barrier(args.jobs)
-    for _ in range(args.jobs):  # start every worker now: the executor spawns threads lazily and, when the
-        pool.submit(ready.wait)  # first steps are skipped (already done), it would go on with fewer of them
-    try:
-        plans = {name: training_plan(args, name, work) for name in MODELS}
-        seeds = []
-        for seed in args.seeds:
-            trainings = [pool.submit(train_step, args, seed, name, work, plans[name]) for name in MODELS]
-            seeds.append(pool.submit(finish_seed, args, seed, work, trainings))
-        return [f.result() for f in seeds]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Every seed's trainings and tests, at most ``--jobs`` runs at a time, in seed order (with one job:
+    seed by seed, so an interrupted comparison leaves whole seeds)."""
+    plans = {name: training_plan(args, name, work) for name in MODELS}
+    steps, finishes = Steps(), []
+    for i, seed in enumerate(args.seeds):
+        trainings = tuple(steps.add((i, 0), functools.partial(train_step, args, seed, m, work, plans[m]))
+                          for m in MODELS)
+        finishes.append(steps.add((i, 1), functools.partial(finish_seed, args, seed, work), after=trainings))
+    steps.run(args.jobs)
+    return [f['result'] for f in finishes]
 
 
 def check_splits(args: argparse.Namespace) -> None:

@@ -317,6 +317,48 @@ def test_jobs_run_trainings_side_by_side_with_a_share_of_the_cores(tmp_path, mon
         compare.parse_args([*SEG, '--jobs', '0'])
 
 
+def test_a_variant_beside_a_finished_baseline_trains_jobs_seeds_at_once(tmp_path, monkeypatch):
+    """The baseline of seeds 0-3 is on file; a new variant with --jobs 2 must train two seeds at a time (a
+    seed waiting for its tests used to hold a slot: one training at a time), never more than two runs, and
+    test each seed right after its training, ahead of later seeds' trainings."""
+    import threading
+
+    work = tmp_path / 'sweep'
+    base = [*SEG, '--seeds', '0', '1', '2', '3', '--work-dir', str(work), '--splits', 'default',
+            '--metric', 'accuracy/top1']
+    monkeypatch.setattr(compare, 'sh', fake_sh([]))
+    assert compare.main(base) == 0  # baseline and 'ewa' of every seed
+
+    calls, record, lock = [], fake_sh([]), threading.Lock()
+    running, most = [0], [0]
+    together = threading.Barrier(2, timeout=20)  # broken unless two trainings are in flight at once
+
+    def sh(cmd, log, threads=None):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            calls.append(cmd)
+        if cmd[0] == 'tools/train.py' and ('randomness.seed=0' in cmd or 'randomness.seed=1' in cmd):
+            together.wait()
+        record(cmd, log)
+        with lock:
+            running[0] -= 1
+
+    monkeypatch.setattr(compare, 'sh', sh)
+    assert compare.main([*base, '--ewa-name', 'e8', '--jobs', '2']) == 0
+    trained = [c for c in calls if c[0] == 'tools/train.py']
+    assert [Path(c[c.index('--work-dir') + 1]).name for c in trained] == ['e8'] * 4
+    assert most[0] == 2
+    seed_of = [next(o for o in c if o.startswith('randomness.seed=')) if c[0] == 'tools/train.py'
+               else next(p for p in c if '/seed' in p).split('/seed')[1].split('/')[0] for c in calls]
+    first_test = {s: next(i for i, c in enumerate(calls) if c[0] != 'tools/train.py' and seed_of[i] == str(s))
+                  for s in range(4)}
+    start = {s: seed_of.index(f'randomness.seed={s}') for s in range(4)}
+    assert all(start[s] < first_test[s] for s in range(4))
+    assert first_test[0] < start[3] and first_test[1] < start[3]  # seed 0/1 tested before seed 3 trains
+    assert len(json.loads((work / 'results_e8.json').read_text())) == 4
+
+
 def test_variants_table_pairs_each_variant_with_the_shared_baseline(tmp_path, monkeypatch):
     work = tmp_path / 'sweep'
     monkeypatch.setattr(compare, 'sh', fake_sh([]))
