@@ -448,7 +448,7 @@ stage_bench() {
 }
 
 stage_speed() {  # the CIFAR-100 training speed that sizes the plan (issue #20), one JSON per run as it ends
-  local t0 rc=0 cap status=ok dir=$RESULT_ROOT/benchmarks/gpu_quick dev=cuda i run done_=()
+  local t0 rc=0 cap status=ok dir=$RESULT_ROOT/benchmarks/gpu_quick dev=cuda run done_=()
   t0=$(date +%s)
   cap=$(cap_for "$CAP_SPEED")
   if (( cap < 30 )); then say "speed: skipped, $(left) s left"; record "speed 0 0 skipped budget"; return; fi
