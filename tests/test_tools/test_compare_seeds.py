@@ -320,7 +320,8 @@ def test_jobs_run_trainings_side_by_side_with_a_share_of_the_cores(tmp_path, mon
 def test_a_variant_beside_a_finished_baseline_trains_jobs_seeds_at_once(tmp_path, monkeypatch):
     """The baseline of seeds 0-3 is on file; a new variant with --jobs 2 must train two seeds at a time (a
     seed waiting for its tests used to hold a slot: one training at a time), never more than two runs, and
-    test each seed right after its training, ahead of later seeds' trainings."""
+    test each seed after its trainings (which step a free thread takes first is
+    test_steps_take_a_ready_test_before_a_later_training's; here thread timing decides)."""
     import threading
 
     work = tmp_path / 'sweep'
@@ -355,8 +356,54 @@ def test_a_variant_beside_a_finished_baseline_trains_jobs_seeds_at_once(tmp_path
                   for s in range(4)}
     start = {s: seed_of.index(f'randomness.seed={s}') for s in range(4)}
     assert all(start[s] < first_test[s] for s in range(4))
-    assert first_test[0] < start[3] and first_test[1] < start[3]  # seed 0/1 tested before seed 3 trains
     assert len(json.loads((work / 'results_e8.json').read_text())) == 4
+
+
+def test_steps_take_a_ready_test_before_a_later_training():
+    """Two jobs train seeds 0 and 1 together; seed 1's training ends first. The free thread must take seed 1's
+    test (ready, key (1, 1)) before seed 2's training (key (2, 0)), while seed 0's training still runs."""
+    import threading
+
+    steps, started, lock = compare.Steps(), [], threading.Lock()
+    together, next_started = threading.Barrier(2, timeout=20), threading.Event()
+
+    def step(name, wait_for_next=False, meet=False):
+        def fn(*_):
+            with lock:
+                started.append(name)
+            if name in ('test1', 'train2'):
+                next_started.set()
+            if meet:
+                together.wait()
+            if wait_for_next:
+                assert next_started.wait(timeout=20)
+            return name
+        return fn
+
+    t0 = steps.add((0, 0), step('train0', wait_for_next=True, meet=True))
+    t1 = steps.add((1, 0), step('train1', meet=True))
+    steps.add((0, 1), step('test0'), after=(t0,))
+    steps.add((1, 1), step('test1'), after=(t1,))
+    t2 = steps.add((2, 0), step('train2'))
+    steps.add((2, 1), step('test2'), after=(t2,))
+    steps.run(2)
+    assert started[:3] in (['train0', 'train1', 'test1'], ['train1', 'train0', 'test1'])
+    assert sorted(started) == ['test0', 'test1', 'test2', 'train0', 'train1', 'train2']
+    assert started.index('test0') > started.index('train0') and started.index('test2') > started.index('train2')
+
+
+def test_steps_stop_at_the_first_failure_and_raise_it():
+    steps, ran = compare.Steps(), []
+
+    def boom():
+        raise RuntimeError('training failed')
+
+    first = steps.add((0, 0), boom)
+    steps.add((0, 1), lambda _: ran.append('test0'), after=(first,))
+    steps.add((1, 0), lambda: ran.append('train1'))
+    with pytest.raises(RuntimeError, match='training failed'):
+        steps.run(1)
+    assert ran == []
 
 
 def test_variants_table_pairs_each_variant_with_the_shared_baseline(tmp_path, monkeypatch):
