@@ -389,7 +389,8 @@ def test_steps_take_a_ready_test_before_a_later_training():
     steps.run(2)
     assert started[:3] in (['train0', 'train1', 'test1'], ['train1', 'train0', 'test1'])
     assert sorted(started) == ['test0', 'test1', 'test2', 'train0', 'train1', 'train2']
-    assert started.index('test0') > started.index('train0') and started.index('test2') > started.index('train2')
+    assert started.index('test0') > started.index('train0')
+    assert started.index('test2') > started.index('train2')
 
 
 def test_steps_stop_at_the_first_failure_and_raise_it():
