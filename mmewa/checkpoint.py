@@ -5,10 +5,18 @@ which rejects MMEngine's own training checkpoints (its message hub pickles numpy
 ``HistoryBuffer`` objects), so ``--resume`` and ``load_from`` fail. Rather than widening torch's allow-list
 for the whole process, the few types those checkpoints need are allowed only while a checkpoint is being
 read: by :func:`load_checkpoint` and by MMEngine's local-file checkpoint loader (which the Runner's
-``resume`` / ``load_from`` and ``init_cfg=dict(type='Pretrained')`` go through).
+``resume`` / ``load_from`` and ``init_cfg=dict(type='Pretrained')`` go through). Both read with
+``torch.load(weights_only=True)`` themselves: the OneDL fork of MMEngine retries a refused file with
+``weights_only=False``, so its loader is never handed a file.
+
+Errors keep upstream's contract: each is one line naming the fix, and an instance both of
+:class:`CheckpointError` and of the exception torch or MMEngine raises there (``FileNotFoundError`` for a
+missing file, torch's ``UnpicklingError``, ``RuntimeError``, ``OSError``, ... for a refused or damaged one),
+so ``except`` clauses written for upstream still catch it.
 """
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import re
@@ -35,7 +43,42 @@ _ZIP_MAGIC = b'PK\x03\x04'  # torch.save's default container is a zip archive
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, or needs unsafe unpickling."""
+    """A checkpoint file is missing, corrupt, or needs unsafe unpickling.
+
+    Raised in place of an upstream error, it is also an instance of that error's type
+    (:func:`checkpoint_error`); its text is always the one-line message (``KeyError`` would quote it).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''
+
+
+@functools.cache
+def _error_type(upstream: type[BaseException]) -> type[CheckpointError]:
+    """CheckpointError that is also an ``upstream`` (memoised: one class per upstream type)."""
+    if issubclass(CheckpointError, upstream):
+        return CheckpointError
+    return type('CheckpointError', (CheckpointError, upstream), {'__module__': __name__})
+
+
+def checkpoint_error(message: str, *upstream: type[BaseException]) -> CheckpointError:
+    """A CheckpointError with ``message`` that is also an instance of each type in ``upstream``.
+
+    A type whose constructor wants more than a message (``UnicodeDecodeError``) is replaced by the
+    nearest base class in its MRO that takes one.
+    """
+    bases: list[type[BaseException]] = []
+    for cls in upstream:
+        for base in cls.__mro__:
+            try:
+                _error_type(base)(message)
+            except TypeError:
+                continue
+            bases.append(base)
+            break
+    if len(bases) <= 1:
+        return _error_type(bases[0] if bases else CheckpointError)(message)
+    return type('CheckpointError', (CheckpointError, *bases), {'__module__': __name__})(message)
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -78,75 +121,75 @@ def mmengine_globals_allowed() -> Iterator[None]:
         torch.serialization.add_safe_globals(before)
 
 
-def unpickling_refusal(path: Path | str, error: BaseException) -> CheckpointError | None:
+def unpickling_refusal(path: Path | str, error: BaseException) -> str | None:
     """One line for torch's weights-only refusal (naming the global the file asked for), else ``None``."""
     text = str(error)
     if not any(refusal in text for refusal in _REFUSALS):
         return None
     found = re.search(r'GLOBAL ([\w.]+)', text) or re.search(r'global:? ([\w.]+)', text)
     what = f"the global '{found.group(1)}'" if found else 'objects that are not plain weights'
-    return CheckpointError(
-        f'{path} asks to run code when unpickled ({what}), which mmewa will not unpickle; if you trust the '
-        "file, load it once with torch.load(path, weights_only=False) in a separate session and re-save "
-        "only its weights: torch.save({'state_dict': ckpt['state_dict']}, 'clean.pth')")
+    return (f'{path} asks to run code when unpickled ({what}), which mmewa will not unpickle; if you trust '
+            "the file, load it once with torch.load(path, weights_only=False) in a separate session and "
+            "re-save only its weights: torch.save({'state_dict': ckpt['state_dict']}, 'clean.pth')")
 
 
-def _truncated_or_corrupt(path: Path | str, detail: str = '') -> CheckpointError:
-    return CheckpointError(f'{path} is truncated or corrupt{detail}: copy or save it again')
+def _truncated_or_corrupt(path: Path | str, detail: str = '') -> str:
+    return f'{path} is truncated or corrupt{detail}: copy or save it again'
 
 
-def _load_from_local(filename: str, map_location: Any = None) -> Any:
-    """MMEngine's local-file loader, with MMEngine's checkpoint types allowed while it reads; a refused
-    or damaged file fails with the same one-line messages as :func:`load_checkpoint`."""
-    from mmengine.runner import checkpoint as mmengine_checkpoint
-    _check_container(Path(os.path.expanduser(filename)))
-    try:
-        with mmengine_globals_allowed():
-            return mmengine_checkpoint.load_from_local(filename, map_location)
-    except pickle.UnpicklingError as e:
-        raise (unpickling_refusal(filename, e) or _truncated_or_corrupt(filename, f' ({e})')) from e
-
-
-def allow_mmengine_checkpoints() -> None:
-    """Let the Runner (``resume``, ``load_from``) and ``Pretrained`` init read MMEngine checkpoints.
-
-    Replaces the loader of MMEngine's ``CheckpointLoader`` for local paths (prefix ``''``) by one that
-    allows MMEngine's checkpoint types during that load only; torch's process-wide allow-list is unchanged.
-    """
-    from mmengine.runner import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
-
-
-def _check_container(path: Path) -> None:
-    """Refuse, before unpickling, what torch.save cannot have written (a zip or a legacy pickle)."""
-    if path.is_dir():
-        raise CheckpointError(f'{path} is a directory; give the checkpoint file inside it (e.g. iter_N.pth)')
-    if not path.exists():
-        raise CheckpointError(f'checkpoint not found: {path}')
+def _container_problem(path: Path) -> str | None:
+    """What is wrong with a file torch.save cannot have written (neither its zip nor a legacy pickle)."""
     with open(path, 'rb') as f:
         head = f.read(len(_LEGACY_MAGIC))
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             if any(name.endswith('data.pkl') for name in zf.namelist()):
-                return
+                return None
     elif head == _LEGACY_MAGIC:
-        return
+        return None
     elif head.startswith(_ZIP_MAGIC):  # a zip whose end (central directory) is missing
-        raise _truncated_or_corrupt(path, ' (a zip archive without its end: an interrupted save or copy?)')
-    raise CheckpointError(f'{path} is not a PyTorch checkpoint (not written by torch.save)')
+        return _truncated_or_corrupt(path, ' (a zip archive without its end: an interrupted save or copy?)')
+    return f'{path} is not a PyTorch checkpoint (not written by torch.save)'
+
+
+def _read(path: Path, map_location: Any) -> Any:
+    """``torch.load(weights_only=True)`` with MMEngine's checkpoint types allowed; a missing, refused or
+    damaged file raises one line that is also an instance of what upstream raises there."""
+    if not path.is_file():  # MMEngine's loader raises FileNotFoundError for both; torch.load would
+        if path.is_dir():   # raise IsADirectoryError for a folder
+            raise checkpoint_error(f'{path} is a directory; give the checkpoint file inside it '
+                                   '(e.g. iter_N.pth)', FileNotFoundError, IsADirectoryError)
+        raise checkpoint_error(f'checkpoint not found: {path}', FileNotFoundError)
+    try:
+        with mmengine_globals_allowed():
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001  (a damaged file fails anywhere in torch.load; its type is kept)
+        message = (_container_problem(path) or unpickling_refusal(path, e)
+                   or _truncated_or_corrupt(path, f' ({type(e).__name__}: {e})'.split('\n')[0]))
+        raise checkpoint_error(message, type(e)) from e
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    """MMEngine's local-file loader (``CheckpointLoader`` prefix ``''``): what upstream's does (``~``
+    expanded, any object returned), read by :func:`_read`, so no MMEngine can fall back to full unpickling."""
+    return _read(Path(os.path.expanduser(filename)), map_location)
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Let the Runner (``resume``, ``load_from``) and ``Pretrained`` init read MMEngine checkpoints safely.
+
+    Replaces the loader of MMEngine's ``CheckpointLoader`` for local paths (prefix ``''``) by one that
+    allows MMEngine's checkpoint types during that load only and never unpickles fully; torch's
+    process-wide allow-list is unchanged.
+    """
+    from mmengine.runner import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str = 'cpu') -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (plus MMEngine's plain-data types); never full pickle."""
     path = Path(path)
-    _check_container(path)
-    try:
-        with mmengine_globals_allowed():
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise (unpickling_refusal(path, e) or _truncated_or_corrupt(path, f' (corrupt pickle: {e})')) from e
-    except Exception as e:  # noqa: BLE001  (a corrupt file fails anywhere in torch.load)
-        raise _truncated_or_corrupt(path, f' ({type(e).__name__}: {e})') from e
+    ckpt = _read(path, map_location)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path}: expected a dict checkpoint, got {type(ckpt).__name__}')
     return ckpt

@@ -1,6 +1,8 @@
 """mmewa.checkpoint: MMEngine's checkpoint types are allowed only while a checkpoint loads, and no pickle
 can use them to call anything; a refused file gets one line naming the global it asked for, a damaged one
-"truncated or corrupt", and files torch.save did not write a plain "not a PyTorch checkpoint"."""
+"truncated or corrupt", and files torch.save did not write a plain "not a PyTorch checkpoint". Every such
+error is also an instance of what torch or MMEngine raises there (upstream's ``except`` clauses catch it), and
+no loader mmewa installs hands a file to one that falls back to full unpickling (the OneDL MMEngine does)."""
 from __future__ import annotations
 
 import pickle
@@ -12,9 +14,13 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader
+from mmengine.runner import checkpoint as mmengine_checkpoint
 
 import mmewa  # noqa: F401  (what a config's custom_imports does)
-from mmewa.checkpoint import CheckpointError, load_checkpoint
+from mmewa.checkpoint import CheckpointError, allow_mmengine_checkpoints, checkpoint_error, load_checkpoint
+
+# MMEngine's own local loader, as its module defines it (mmewa's import re-registers prefix '' only)
+UPSTREAM_LOAD_FROM_LOCAL = mmengine_checkpoint.load_from_local
 
 
 def _mmengine_checkpoint(path: Path) -> Path:
@@ -193,3 +199,151 @@ def test_corrupt_pickle_in_a_torch_zip_is_not_called_unsafe(tmp_path):
 def test_directory(tmp_path):
     with pytest.raises(CheckpointError, match='is a directory'):
         load_checkpoint(tmp_path)
+
+
+# -- upstream's exception types ---------------------------------------------------------------------
+def _damaged(tmp_path: Path, kind: str) -> Path:
+    """A file (or folder, or nothing) that neither torch nor MMEngine can load, of the named kind."""
+    path = tmp_path / f'{kind}.pth'
+    full = tmp_path / 'full.pth'
+    torch.save({'state_dict': {'w': torch.arange(4096.0)}}, full)
+    contents = {'empty': b'', 'text': b'hello world\n', 'garbage': b'garbage\x80\x02',
+                'truncated-zip-head': b'PK\x03\x04 truncated checkpoint',
+                'random': np.random.default_rng(0).bytes(1000),
+                'plain-pickle': pickle.dumps({'state_dict': {}}, protocol=2),
+                'cut-half': full.read_bytes()[:len(full.read_bytes()) // 2],
+                'cut-end': full.read_bytes()[:-100]}
+    if kind == 'folder':
+        path.mkdir()
+    elif kind == 'corrupt-pickle':
+        _torch_file_with_pickle(path, b'\x80\x02garbage')
+    elif kind == 'refused':
+        torch.save({'state_dict': {'w': torch.zeros(2)}, 'x': _Reduce()}, path)
+    elif kind != 'missing':
+        path.write_bytes(contents[kind])
+    return path
+
+
+DAMAGED = ['missing', 'folder', 'empty', 'text', 'garbage', 'truncated-zip-head', 'random', 'plain-pickle',
+           'cut-half', 'cut-end', 'corrupt-pickle', 'refused']
+
+
+def _raised(fn, *args, **kwargs) -> BaseException:
+    with pytest.raises(Exception) as e:  # noqa: B017, PT011  (the type is what is being found out)
+        fn(*args, **kwargs)
+    return e.value
+
+
+@pytest.mark.parametrize('kind', DAMAGED)
+def test_errors_are_instances_of_what_upstream_raises(tmp_path, kind):
+    """Runner/Pretrained path: what MMEngine's own loader raises (its weights-only torch.load for files: on
+    torch >= 2.6 that is what it does, and the oracle must not unpickle a hostile file fully)."""
+    path = _damaged(tmp_path, kind)
+    oracle = (_raised(UPSTREAM_LOAD_FROM_LOCAL, str(path), 'cpu') if kind in ('missing', 'folder')
+              else _raised(torch.load, path, 'cpu', weights_only=True))
+    for load in (lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu'), load_checkpoint):
+        error = _raised(load, path)
+        assert isinstance(error, CheckpointError) and isinstance(error, type(oracle)), (kind, type(oracle))
+        assert '\n' not in str(error) and str(error).startswith(('checkpoint not found', str(path)))
+    torch_error = _raised(torch.load, path, 'cpu', weights_only=True)  # mmewa.load_checkpoint's upstream
+    assert isinstance(_raised(load_checkpoint, path), type(torch_error))
+
+
+def test_a_missing_file_is_a_file_not_found_error_with_one_line():
+    with pytest.raises(FileNotFoundError, match='^checkpoint not found: nonexistent.pth$') as e:
+        CheckpointLoader.load_checkpoint('nonexistent.pth', 'cpu')
+    assert isinstance(e.value, CheckpointError) and isinstance(e.value, OSError)
+
+
+def test_upstream_backbones_raise_os_error_for_a_missing_pretrained_file():
+    """mmseg's own backbone tests (test_vit, test_beit, test_mae, test_twins, test_mit) expect OSError from
+    init_weights() with a missing ``Pretrained`` checkpoint; mmewa is imported, as in a user's process."""
+    from mmseg.models.backbones import BEiT, MixVisionTransformer, VisionTransformer
+
+    from mmewa.models.backbones import EWAVisionTransformer
+    for model in (VisionTransformer(img_size=32, embed_dims=32, num_layers=2, num_heads=2,
+                                    init_cfg=dict(type='Pretrained', checkpoint='pretrained')),
+                  BEiT(img_size=32, embed_dims=32, num_layers=2, num_heads=2,
+                       init_cfg=dict(type='Pretrained', checkpoint='pretrained')),
+                  MixVisionTransformer(embed_dims=8, num_layers=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+                                       init_cfg=dict(type='Pretrained', checkpoint='pretrained')),
+                  EWAVisionTransformer(img_size=32, embed_dims=32, num_layers=2, num_heads=2,
+                                       init_cfg=dict(type='Pretrained', checkpoint='pretrained'))):
+        with pytest.raises(OSError, match='checkpoint not found: pretrained'):
+            model.init_weights()
+
+
+def test_checkpoint_error_keeps_the_message_for_any_upstream_type():
+    assert str(checkpoint_error('one line', KeyError)) == 'one line'  # KeyError's str would quote it
+    error = checkpoint_error('one line', UnicodeDecodeError)  # needs five arguments: nearest base instead
+    assert isinstance(error, UnicodeError) and str(error) == 'one line'
+    assert type(checkpoint_error('a', OSError)) is type(checkpoint_error('b', OSError))
+
+
+# -- no fallback to full unpickling, on any MMEngine ---------------------------------------------------
+def _falls_back(filename, map_location=None):
+    """The OneDL MMEngine's local loader (0.10.12): weights-only first, then the full unpickler."""
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception:  # noqa: BLE001
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def _os_system_payload(tmp_path: Path, marker: Path) -> Path:
+    payload = PROTO + _global('os', 'system') + _str(f'touch {marker}') + TUPLE1 + REDUCE + STOP
+    return _torch_file_with_pickle(tmp_path / 'evil.pth', payload)
+
+
+def test_the_stand_in_really_runs_the_payload(tmp_path):
+    marker = tmp_path / 'marker'
+    _falls_back(_os_system_payload(tmp_path, marker))
+    assert marker.exists()
+
+
+def test_the_runner_loader_never_hands_a_file_to_a_loader_that_falls_back(tmp_path, monkeypatch):
+    """MMEngine's module-level loader replaced by a falling-back one (as on the OneDL fork)."""
+    marker = tmp_path / 'marker'
+    monkeypatch.setattr(mmengine_checkpoint, 'load_from_local', _falls_back)
+    with pytest.raises(pickle.UnpicklingError, match="the global 'os.system'"):
+        CheckpointLoader.load_checkpoint(str(_os_system_payload(tmp_path, marker)), 'cpu')
+    assert not marker.exists()
+    ckpt = CheckpointLoader.load_checkpoint(str(_mmengine_checkpoint(tmp_path / 'iter_3.pth')), 'cpu')
+    assert ckpt['message_hub']['log_scalars']['train/loss'].min() == 1.0
+
+
+def test_mmewa_takes_the_local_prefix_back_from_a_falling_back_loader(tmp_path, monkeypatch):
+    """A falling-back loader registered for local files (as the OneDL fork's import does) is replaced."""
+    marker = tmp_path / 'marker'
+    monkeypatch.setattr(CheckpointLoader, '_schemes', dict(CheckpointLoader._schemes))
+    CheckpointLoader.register_scheme(prefixes='', loader=_falls_back, force=True)
+    allow_mmengine_checkpoints()
+    with pytest.raises(CheckpointError, match="asks to run code when unpickled \\(the global 'os.system'\\)"):
+        CheckpointLoader.load_checkpoint(str(_os_system_payload(tmp_path, marker)), 'cpu')
+    assert not marker.exists()
+
+
+def test_the_installed_mmengine_does_not_run_a_malicious_checkpoint(tmp_path):
+    """Whichever MMEngine is installed (OpenMMLab's or OneDL's), with mmewa imported."""
+    marker = tmp_path / 'marker'
+    for path in (_os_system_payload(tmp_path, marker), _reduce_file(tmp_path, marker)):
+        for load in (lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu'),
+                     lambda p: CheckpointLoader.load_checkpoint(str(p), 'cpu', logger='current'),
+                     load_checkpoint):
+            with pytest.raises(CheckpointError, match='asks to run code'):
+                load(path)
+    assert not marker.exists()
+
+
+class _Touch:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f'touch {self.marker}',))
+
+
+def _reduce_file(tmp_path: Path, marker: Path) -> Path:
+    path = tmp_path / 'evil_reduce.pth'
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'x': _Touch(marker)}, path)
+    return path
