@@ -32,7 +32,7 @@ IGNORE_INDEX = 255
 COCO_MAX_SIDE = 320
 COCO_IMAGES = {'train': 16, 'val': 8}
 CIFAR_CLASSES = 5  # the first classes, so folder index == official CIFAR-100 label
-CIFAR_IMAGES = {'train': 10, 'test': 5}
+CIFAR_IMAGES = {'train': 10, 'train_rest': 5, 'test': 5}  # train_rest: the 50k configs' second part
 JPEG_QUALITY = 90
 SETS = ('camvid', 'coco128', 'cifar100')
 
@@ -172,7 +172,7 @@ def make_coco(src: Path, out: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- CIFAR-100
 def check_cifar(root: Path, n_classes: int | None = None) -> dict[str, int]:
-    """Class folders are ``NNN_name`` in classes.txt order in both splits, images are 32x32 RGB."""
+    """Class folders are ``NNN_name`` in classes.txt order in every split, images are 32x32 RGB."""
     names = (root / 'classes.txt').read_text().split()
     if n_classes is not None and len(names) != n_classes:
         raise SampleError(f'{root}/classes.txt: {len(names)} classes, expected {n_classes}')

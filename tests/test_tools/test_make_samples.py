@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / 'samples'
 FULL = Path(os.environ.get('MMEWA_DATA', ROOT.parent / 'shared' / 'data'))
 COUNTS = dict(camvid=dict(train=24, val=8, test=12), coco128=dict(train=16, val=8),
-              cifar100=dict(train=50, test=25))
+              cifar100=dict(train=50, train_rest=25, test=25))
 
 
 def _files(root: Path) -> list[str]:

@@ -15,11 +15,6 @@ from tool_utils import load_tool
 pack_cifar = load_tool('pack_cifar')
 
 
-def parts_spec(root) -> str:
-    """The default parts where the full set has train_rest/ (../shared/data), else its sample's folders."""
-    return pack_cifar.DEFAULT_PARTS if (root / 'train_rest').is_dir() else 'a=test,train'
-
-
 def source_pixels(root, folder, classes, label, rank) -> np.ndarray:
     return np.asarray(Image.open(root / folder / classes[label] / f'{rank:05d}.png').convert('RGB'))
 
@@ -27,7 +22,7 @@ def source_pixels(root, folder, classes, label, rank) -> np.ndarray:
 @pytest.fixture(scope='module')
 def packed(tmp_path_factory, cifar100_root):
     out = tmp_path_factory.mktemp('parts')
-    parts = pack_cifar.pack(cifar100_root, out, parts_spec(cifar100_root), per_class=2)
+    parts = pack_cifar.pack(cifar100_root, out, pack_cifar.DEFAULT_PARTS, per_class=2)
     return cifar100_root, out, parts
 
 
@@ -64,7 +59,7 @@ def test_pack_unpack_roundtrip_is_bit_exact_on_real_images(packed, tmp_path, cap
 def test_a_rerun_keeps_a_part_whose_pixels_did_not_change(packed):
     root, out, parts = packed
     before = {p: p.stat().st_mtime_ns for part in parts for p in part.iterdir()}
-    again = pack_cifar.pack(root, out, parts_spec(root), per_class=2)
+    again = pack_cifar.pack(root, out, pack_cifar.DEFAULT_PARTS, per_class=2)
     assert again == parts
     assert {p: p.stat().st_mtime_ns for part in parts for p in part.iterdir()} == before
 
