@@ -21,9 +21,11 @@ from .models import heads as _heads
 from .models.backbones import *  # noqa: F401,F403 (EWAVisionTransformer, ... of the installed libraries)
 from .models.detectors import *  # noqa: F401,F403 (EWADINO, ... with mmdet)
 from .models.heads import *  # noqa: F401,F403 (EWAMask2FormerHead, EWASegMask2FormerHead)
+from .utils.stack import resolve_config_packages
 from .version import __version__
 
 allow_mmengine_checkpoints()
+resolve_config_packages()  # `mmseg::` config bases on the OneDL line (mmewa/utils/stack.py)
 
 __all__ = ['__version__', 'EWAFFN', 'EWAMoE', 'RoutedMoE', 'RoutedMoEFFN', 'ewa_twin', 'upcycle', 'EWAHook',
            'MoEAuxLossHook', 'ewa_', 'ewa_reference_', 'ewa_coefficient', 'expert_spread',
