@@ -23,9 +23,12 @@ setup(
     license='Apache-2.0',
     packages=find_packages(include=['mmewa', 'mmewa.*']),
     python_requires='>=3.9',
-    install_requires=['torch>=2.0', 'mmcv>=2.0.0,<2.2.0'] + read_requirements('runtime.txt'),
-    extras_require={'tests': read_requirements('tests.txt'), 'onnx': ['onnx', 'onnxruntime'],
-                    'mmpretrain': ['mmpretrain==1.2.0']},
+    # The two OpenMMLab lines share import names but not distribution names, so neither is forced: pick
+    # one with an extra (tools/install.sh does, and builds its mmcv with only the ops mmewa calls).
+    install_requires=['torch>=2.0'] + read_requirements('runtime.txt'),
+    extras_require={'openmmlab': ['mmcv>=2.0.0,<2.2.0'] + read_requirements('openmmlab.txt'),
+                    'onedl': ['onedl-mmcv>=2.3.6'] + read_requirements('onedl.txt'),
+                    'tests': read_requirements('tests.txt'), 'onnx': ['onnx', 'onnxruntime']},
     classifiers=[
         'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',

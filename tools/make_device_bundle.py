@@ -15,8 +15,8 @@ tools/device_checks.sh as tools/install.sh builds it), a ``SHA256SUMS`` (``sha25
 pinned below, so a rebuild gives the same bytes, and a file already there is reused (re-running downloads
 nothing). Before anything is written the dependency closure is checked: every ``Requires-Dist`` of every
 bundled wheel (markers read for CPython 3.12 on Linux x86-64), mmcv's and mmewa's own
-(requirements/runtime.txt, mmpretrain) must be met by a bundled wheel, a device package (its version checked
-where ``DEVICE_VERSIONS`` knows it) or a ``SUBSTITUTES`` entry, else it stops naming the missing one.
+(requirements/runtime.txt and openmmlab.txt) must be met by a bundled wheel, a device package (its version
+checked where ``DEVICE_VERSIONS`` knows it) or a ``SUBSTITUTES`` entry, else it stops naming the missing one.
 ``--check`` recomputes all of it offline and also compares the SHA256SUMS on disk; it writes nothing. A
 ``wheel_cache/`` folder in the bundle (an mmcv wheel built on the device, from its mmcv_wheel_cache.tar)
 is listed and carried along; it is not pinned. mmewa itself is not bundled: the device runs in a copy of
@@ -124,9 +124,9 @@ DEVICE_VERSIONS = {
 # wheel is ~60 MB; the device's opencv-python-headless is the same cv2 without GUI). pip cannot see this,
 # so the wheels are installed with --no-deps (tools/device_checks.sh).
 SUBSTITUTES = {'opencv-python': 'opencv-python-headless'}
-# mmewa's own needs on the device: requirements/runtime.txt and the mmpretrain that tools/install.sh adds
-MMEWA_RUNTIME = ROOT / 'requirements' / 'runtime.txt'
-MMEWA_EXTRA = ('mmpretrain==1.2.0',)
+# mmewa's own needs on the device: requirements/runtime.txt and the line it bundles (mmcv's source apart)
+MMEWA_RUNTIME = (ROOT / 'requirements' / 'runtime.txt', ROOT / 'requirements' / 'openmmlab.txt')
+MMEWA_EXTRA: tuple[str, ...] = ()
 
 
 class BundleError(RuntimeError):
@@ -199,10 +199,13 @@ def requirements(wheel: Path) -> list[str]:
     return out
 
 
-def mmewa_requirements(path: Path | None = None) -> list[str]:
-    """requirements/runtime.txt (comments dropped) and ``MMEWA_EXTRA``."""
-    path = MMEWA_RUNTIME if path is None else path
-    lines = [ln.split('#', 1)[0].strip() for ln in path.read_text().splitlines()] if path.exists() else []
+def mmewa_requirements(paths: Path | tuple[Path, ...] | None = None) -> list[str]:
+    """requirements/runtime.txt and openmmlab.txt (comments dropped), and ``MMEWA_EXTRA``."""
+    paths = MMEWA_RUNTIME if paths is None else paths
+    lines = []
+    for path in (paths,) if isinstance(paths, Path) else paths:
+        if path.exists():
+            lines += [ln.split('#', 1)[0].strip() for ln in path.read_text().splitlines()]
     return [ln for ln in lines if ln] + list(MMEWA_EXTRA)
 
 

@@ -31,7 +31,7 @@ def installed_stack() -> str | None:
 
 def config_package_fixes(module2package: dict[str, str]) -> dict[str, str]:
     """module -> installed distribution, for each entry of ``module2package`` whose distribution is not
-    installed while another installed distribution provides the module (OneDL: mmseg -> onedl-mmsegmentation)."""
+    installed while another installed one provides the module (OneDL: mmseg -> onedl-mmsegmentation)."""
     provided = metadata.packages_distributions()
     fixes = {}
     for module, dist in module2package.items():
