@@ -1,4 +1,9 @@
-"""EWAHook's RNG handling through MMEngine's Runner: per-rank partition generators, resume vs load_from."""
+"""EWAHook's RNG handling through MMEngine's Runner: per-rank partition generators, resume vs load_from, and
+the data pipeline's RNGs on resume (replayed on either MMEngine)."""
+import hashlib
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 import torch
 from mmengine.hooks import Hook
@@ -8,6 +13,7 @@ from runner_utils import ewa_hook, load_cfg, train
 from mmewa.checkpoint import load_checkpoint
 from mmewa.engine import find_expert_layers
 from mmewa.engine.hooks.ewa_hook import partition_seed
+from mmewa.engine.replay import replay_on_resume
 
 
 class RNGProbe(Hook):
@@ -25,6 +31,19 @@ class RNGProbe(Hook):
                           device=[g.device for g in generators.values()])
 
 
+class DataProbe(Hook):
+    """Records, per iteration, the batch the pipeline produced (random crops, flips) and numpy's RNG state
+    after producing it: the main process runs the pipeline (num_workers=0)."""
+
+    priority = 'LOWEST'
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.seen = getattr(self, 'seen', {})
+        images = torch.stack(data_batch['inputs']).numpy().tobytes()
+        self.seen[runner.iter] = (hashlib.sha1(images).hexdigest(),
+                                  hashlib.sha1(np.random.get_state()[1].tobytes()).hexdigest())
+
+
 def seeded_state(first: dict, seed: int) -> torch.Tensor:
     """The state of a fresh partition generator of rank 0, on the device the layers are on."""
     return torch.Generator(first['device'][0]).manual_seed(partition_seed(seed, 0)).get_state()
@@ -33,6 +52,7 @@ def seeded_state(first: dict, seed: int) -> torch.Tensor:
 @pytest.fixture(scope='module', autouse=True)
 def _register_probe():
     HOOKS.register_module(module=RNGProbe, force=True)
+    HOOKS.register_module(module=DataProbe, force=True)
 
 
 def run(tmp_path, camvid_root, name, iters=4, **cfg_overrides):
@@ -93,3 +113,53 @@ def test_checkpoints_with_the_old_single_rng_state_still_resume(camvid_root, tmp
     assert torch.equal(first['torch'], old_rng)
     assert torch.equal(first['partition'][0], seeded_state(first, resumed.seed))
     assert ewa_hook(resumed).num_updates == 9
+
+
+def test_resume_gives_the_pipeline_the_batches_and_rng_of_an_uninterrupted_run(camvid_root, tmp_path):
+    """Upstream MMEngine replays the trained batches on resume; OneDL's fast-forwards the sampler only, so
+    without EWAHook's replay the resumed pipeline would crop from numpy RNG states of iteration 0."""
+    hooks = [dict(type='EWAHook', share_rate=0.3, spread_interval=0), dict(type='RNGProbe'),
+             dict(type='DataProbe')]
+    straight, _ = run(tmp_path, camvid_root, 'straight', custom_hooks=hooks)
+    resumed, _ = run(tmp_path, camvid_root, 'resumed', resume=True, custom_hooks=hooks,
+                     load_from=str(tmp_path / 'straight' / 'iter_2.pth'))
+    a, b = (next(h for h in r.hooks if isinstance(h, DataProbe)).seen for r in (straight, resumed))
+    assert sorted(a) == [0, 1, 2, 3] and sorted(b) == [2, 3]
+    assert len({a[i][0] for i in range(4)}) == 4  # random crops: every batch differs
+    for i in (2, 3):
+        assert b[i] == a[i], i
+
+
+def _loop(iterator, **attrs):
+    return SimpleNamespace(dataloader_iterator=iterator, **attrs)
+
+
+class _FastForwarding:
+    """An iterator that, like OneDL's, can skip without producing what it skips."""
+
+    def __init__(self):
+        self.produced = 0
+
+    def __next__(self):
+        self.produced += 1
+        return self.produced
+
+    def skip_iter(self, num_iters):
+        raise AssertionError('the fast-forward must not be used')
+
+
+def test_replay_on_resume_loads_what_it_skips():
+    iterator = _FastForwarding()
+    assert replay_on_resume(_loop(iterator, fast_forward_on_resume=False))
+    iterator.skip_iter(3)
+    assert iterator.produced == 3 and next(iterator) == 4
+
+
+def test_replay_on_resume_leaves_upstream_loops_and_an_explicit_fast_forward_alone():
+    plain = iter(range(3))
+    assert not replay_on_resume(_loop(plain))  # upstream 0.10.7: replays by itself, no skip_iter
+    iterator = _FastForwarding()
+    assert not replay_on_resume(_loop(iterator, fast_forward_on_resume=True))
+    with pytest.raises(AssertionError, match='fast-forward'):
+        iterator.skip_iter(1)
+    assert not replay_on_resume(SimpleNamespace())  # an epoch-based loop has no dataloader_iterator

@@ -15,6 +15,7 @@ from torch.utils.hooks import RemovableHandle
 
 from ...averaging import MODES, SCHEDULES, check_share_rate, ewa_, expert_spread, scheduled_share_rate
 from ...collapse import META_KEY, expert_layer_record, find_expert_modules
+from ..replay import replay_on_resume
 
 UNSUPPORTED_WRAPPERS = ('MMDeepSpeedEngineWrapper', 'DeepSpeedEngine', 'MMFullyShardedDataParallel',
                         'FullyShardedDataParallel')
@@ -146,6 +147,8 @@ class EWAHook(Hook):
     def before_train(self, runner) -> None:
         self._watch_optimizer_steps(runner)
         self._seed_partition_generators(runner)
+        if self.restore_rng and runner.iter > 0:  # resuming: the data pipeline's RNGs must catch up too
+            replay_on_resume(runner.train_loop)
 
     def after_train(self, runner) -> None:
         if self._gathered is not None:
