@@ -2,21 +2,30 @@
 
 Each function takes ``(B, C, H, W)`` uint8 images in the channel order they were loaded (BGR, as the
 per-sample pipeline sees them) and gives, per sample, what the mmcv function it is named after gives that
-image with that sample's parameter. Exact equality needs OpenCV's arithmetic, not just its formulas, so the
-code follows what the installed OpenCV (opencv-python 5.1, under mmcv 2.1) computes, as measured by the
-tests on real CIFAR images:
+image with that sample's parameter. Exact equality needs OpenCV's arithmetic, not just its formulas, and
+OpenCV 4 and 5 differ in it, so the code follows the installed OpenCV (the major version of
+``cv2.__version__``, read at each call). Measured on opencv-python 5.1.0 (under mmcv 2.1.0) and 4.12.0.88
+(under onedl-mmcv 2.3.6), by the tests on real CIFAR images and by probes calling cv2 directly:
 
-* grey (``cvtColor`` BGR2GRAY on uint8) is fixed point with 15-bit weights 3735 / 19235 / 9798;
-* ``addWeighted`` computes ``fma(a, alpha, b * beta)`` in float32 with alpha and beta cast to float32; mmcv
-  then clips and truncates (``astype``) float32 results, while uint8 results are rounded half to even;
-* ``warpAffine`` maps with the matrix inverted in float64; nearest picks ``floor(coord + 0.5)``, and a
-  pixel is inside when each coordinate lies in ``[-0.5, size - 0.5]``; bilinear / bicubic (A = -0.75)
-  interpolate with the constant border around the image.
+* grey (``cvtColor`` BGR2GRAY on uint8) is fixed point with 15-bit weights 3735 / 19235 / 9798 (both);
+* ``addWeighted`` of float32 images (brightness, contrast, sharpness) computes ``fma(a, alpha, b * beta)``:
+  OpenCV 5 in float32 with alpha and beta cast to float32, OpenCV 4 in float64 with them as given, rounded
+  to float32 (the emulations give cv2's float32 results bit for bit, on all pairs of values 0 to 255 for
+  hundreds of alphas); mmcv then clips and truncates (``astype``). On uint8 images (color) both compute the
+  float32 fma above and round it half to even, saturated;
+* ``warpAffine`` inverts the matrix in float64 (both). OpenCV 5 maps in floating point: nearest picks
+  ``floor(coord + 0.5)``, and a pixel is inside when each coordinate lies in ``[-0.5, size - 0.5]``;
+  bilinear / bicubic (A = -0.75) interpolate with the constant border around the image. OpenCV 4 maps in
+  fixed point: source coordinates in 1/1024 pixel (a rounded term per row plus one per column), which
+  nearest rounds to whole pixels, the others to 1/32 pixel for tables of 15-bit integer weights
+  (``_warp_affine_fixed_point``, ``_remap_weights``).
 
-Nearest is exact, but for coordinates that fall exactly half-way between pixels up to float rounding (a
-rotation by 45 degrees, or a scaled one about some centers: not the policies' angles), where OpenCV breaks
-the tie its own way. Bilinear and bicubic round values near a half differently from OpenCV: about 0.1 % of
-the values differ by 1 (a few % for magnitudes that put many samples at half pixels, such as shear 0.3).
+With OpenCV 4 everything is exact (warps with random matrices of all kinds on random images included).
+With OpenCV 5, nearest is exact but for coordinates that fall exactly half-way between pixels up to float
+rounding (a rotation by 45 degrees, or a scaled one about some centers: not the policies' angles), where
+OpenCV breaks the tie its own way. Bilinear and bicubic round values near a half differently from OpenCV 5:
+about 0.1 % of the values differ by 1 (a few % for magnitudes that put many samples at half pixels, such as
+shear 0.3).
 
 Everything is computed with torch ops on the batch's device (integer or float64 arithmetic, so a GPU gives
 the same pixels as the CPU), without a loop over samples.
@@ -44,13 +53,51 @@ def bgr2gray(x: torch.Tensor) -> torch.Tensor:
     return ((b * 3735 + g * 19235 + r * 9798 + 16384) >> 15).to(torch.uint8)
 
 
-def _add_weighted(a: torch.Tensor, alpha: torch.Tensor, b: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-    """cv2.addWeighted(a, alpha, b, beta, 0) as OpenCV's SIMD loop computes it: float32
-    ``fma(a, alpha, b * beta)``, emulated in float64 (each product is exact there) and rounded to float32."""
+def _opencv_major() -> int:
+    """The installed OpenCV's major version: which arithmetic the ops below reproduce."""
+    import cv2
+    return int(cv2.__version__.split('.', 1)[0])
+
+
+def _fma_float32(a: torch.Tensor, alpha: torch.Tensor, b: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """float32 ``fma(a, alpha, b * beta)`` with alpha and beta cast to float32, emulated in float64 (each
+    product is exact there) and rounded to float32."""
     alpha = alpha.float().double()
     beta = beta.float().double()
     t = (b.double() * beta).float().double()
     return (a.double() * alpha + t).float()
+
+
+def _fma_float64(a: torch.Tensor, alpha: torch.Tensor, b: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """float64 ``fma(a, alpha, b * beta)`` rounded to float32, for integer images a (0 to 255): Boldo and
+    Melquiond's emulation of a fused multiply-add (an exact product, an exact sum, their errors added with
+    rounding to odd, one last rounding to nearest), in plain float64 ops, so every device rounds alike."""
+    a, alpha = a.double(), alpha.double()
+    t = b.double() * beta.double()
+    split = alpha * 134217729.0  # 2 ** 27 + 1: alpha = hi + lo, halves whose products with a are exact
+    hi = split - (split - alpha)
+    lo = alpha - hi
+    uh = a * alpha
+    ul = (a * hi - uh) + a * lo  # uh + ul = a * alpha exactly
+
+    def two_sum(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s = p + q
+        r = s - p
+        return s, (p - (s - r)) + (q - r)
+
+    th, tl = two_sum(t, uh)  # th + tl = t + uh exactly
+    v, err = two_sum(tl, ul)
+    inexact_even = (err != 0) & ((v.view(torch.int64) & 1) == 0)
+    towards = torch.copysign(torch.full_like(v, math.inf), err)
+    v = torch.where(inexact_even, torch.nextafter(v, towards), v)  # tl + ul rounded to odd
+    return (th + v).float()
+
+
+def _add_weighted(a: torch.Tensor, alpha: torch.Tensor, b: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """cv2.addWeighted(a, alpha, b, beta, 0) of float32 images holding uint8 values (mmcv's brightness,
+    contrast and sharpness), float32: OpenCV 5 computes ``fma(a, alpha, b * beta)`` in float32, OpenCV 4 in
+    float64."""
+    return (_fma_float64 if _opencv_major() < 5 else _fma_float32)(a, alpha, b, beta)
 
 
 def _truncate(v: torch.Tensor) -> torch.Tensor:
@@ -75,10 +122,10 @@ def adjust_contrast(x: torch.Tensor, factor: Union[Number, torch.Tensor]) -> tor
 
 def adjust_color(x: torch.Tensor, alpha: Union[Number, torch.Tensor]) -> torch.Tensor:
     """``mmcv.adjust_color(img, alpha)``: uint8 ``addWeighted`` with the grey image (beta = 1 - alpha), whose
-    float32 result OpenCV rounds half to even and saturates."""
+    float32 result (OpenCV 4 and 5 alike) OpenCV rounds half to even and saturates."""
     a = _per_sample(alpha, x)
     gray = bgr2gray(x).expand_as(x)
-    return torch.round(_add_weighted(x, a, gray, 1 - a)).clamp(0, 255).to(torch.uint8)
+    return torch.round(_fma_float32(x, a, gray, 1 - a)).clamp(0, 255).to(torch.uint8)
 
 
 def _smooth(x: torch.Tensor) -> torch.Tensor:
@@ -236,24 +283,86 @@ def _cubic_weights(t: torch.Tensor) -> torch.Tensor:
     return torch.stack([c0, c1, c2, 1 - c0 - c1 - c2], -1)
 
 
-INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area')
+def _remap_weights(bicubic: bool) -> torch.Tensor:
+    """OpenCV 4's fixed-point remap weights (initInterTab2D): (32 * 32, k * k) int64, row fy * 32 + fx for
+    the fractions (fy, fx) in 1/32 pixel, the k x k taps (bilinear 2, bicubic 4) row-major. Each is the
+    float32 product of the 1-D float32 weights at fy / 32 and fx / 32, times 2 ** 15, rounded half to even
+    and saturated to int16 (so the weight 1 at fractions (0, 0) becomes 32767). Where they do not sum to
+    2 ** 15, OpenCV adds the difference to the first largest (sum short) or takes it from the first smallest
+    (sum over) of four weights: bicubic, those of the taps at +1 and +2 in each direction; bilinear, that of
+    tap (1, 1) and three past it (the next row's, still 0 then), so fractions (0, 0) get 32767 and 1.
+    Computed in float32 on the CPU (single IEEE operations, as OpenCV builds it)."""
+    t = torch.arange(32, dtype=torch.float32) * (1 / 32)
+    one_d = _cubic_weights(t) if bicubic else torch.stack([1 - t, t], -1)  # (32, k) float32
+    k = one_d.shape[1]
+    products = (one_d[:, None, :, None] * one_d[None, :, None, :]).reshape(32 * 32, k * k)
+    table = torch.round(products * (1 << 15)).clamp(-(1 << 15), (1 << 15) - 1).long()
+    diff = table.sum(1) - (1 << 15)
+    if bicubic:
+        block = table[:, [10, 11, 14, 15]]  # taps (+1, +1), (+1, +2), (+2, +1), (+2, +2)
+        at = torch.tensor([10, 11, 14, 15])[torch.where(diff < 0, block.argmax(1), block.argmin(1))]
+    else:
+        at = torch.full_like(diff, 3)
+    return table.scatter_add(1, at[:, None], -diff[:, None])
 
 
-def warp_affine(x: torch.Tensor, matrix: torch.Tensor, border: torch.Tensor,
-                interpolation: str = 'nearest') -> torch.Tensor:
-    """``cv2.warpAffine(img, matrix, (w, h), flags=interpolation, borderValue=border)`` per sample, as
-    mmcv.imshear / imtranslate / imrotate call it: ``matrix`` (B, 2, 3) float64 maps source to destination,
-    ``border`` (B, C) the constant fill. 'area' is bilinear (OpenCV's warpAffine does the same)."""
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f'warp_affine: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}')
+def _warp_affine_fixed_point(x: torch.Tensor, inv: torch.Tensor, fill: torch.Tensor,
+                             interpolation: str) -> torch.Tensor:
+    """OpenCV 4's warpAffine (``inv`` the inverted matrix): source coordinates in 1/1024 pixel, each row's
+    ``round((inv[0, 1] * y + inv[0, 2]) * 1024)`` plus each column's ``round(inv[0, 0] * x * 1024)``
+    (float64, rounded half to even), plus 512 for nearest (floor to whole pixels, outside: the border
+    value), else plus 16, floored to 1/32 pixel for the weight tables of ``_remap_weights``; uint8 results
+    ``(sum + 2 ** 14) >> 15``, saturated, with the border value at taps outside the image."""
     b, c, h, w = x.shape
-    inv = _invert_affine(matrix)
+    nearest = interpolation == 'nearest'
+    cols = torch.arange(w, dtype=torch.float64, device=x.device)
+    rows = torch.arange(h, dtype=torch.float64, device=x.device)
+
+    def fixed(v: torch.Tensor) -> torch.Tensor:  # saturate_cast<int>(v * 1024), far-off values clamped
+        return torch.round((v * 1024).clamp(-2.0 ** 40, 2.0 ** 40)).long()
+
+    delta = 512 if nearest else 16
+    coords = []
+    for i in range(2):  # source x, then y: (B, H * W) in 1/1024 pixel
+        per_row = fixed(inv[:, i, 1:2] * rows + inv[:, i, 2:3]) + delta
+        coords.append((per_row[:, :, None] + fixed(inv[:, i, 0:1] * cols)[:, None, :]).flatten(1))
+    cval = torch.round(fill).clamp(0, 255).long()  # OpenCV's saturate_cast<uchar> of the border value
+    if nearest:
+        sx, sy = (v // 1024 for v in coords)
+        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+        index = sy.clamp(0, h - 1) * w + sx.clamp(0, w - 1)
+        picked = x.flatten(2).gather(2, index.unsqueeze(1).expand(b, c, -1)).long()
+        return torch.where(inside.unsqueeze(1), picked, cval).reshape(b, c, h, w).to(torch.uint8)
+    sx, sy = (v // 32 for v in coords)  # 1/32 pixel
+    bicubic = interpolation == 'bicubic'
+    weights = _remap_weights(bicubic).to(x.device)[(sy % 32) * 32 + sx % 32]  # (B, H * W, k * k)
+    k, first = (4, -1) if bicubic else (2, 0)
+    x0, y0 = sx // 32 + first, sy // 32 + first
+    pad = 2  # the taps reach 2 pixels out at most; further ones clamp onto the border ring
+    padded = cval.reshape(b, c, 1, 1).expand(b, c, h + 2 * pad, w + 2 * pad).clone()
+    padded[:, :, pad:pad + h, pad:pad + w] = x.long()
+    padded = padded.flatten(2)
+    acc = torch.zeros_like(cval.expand(b, c, h * w))
+    for i in range(k):
+        yy = (y0 + i).clamp(-pad, h - 1 + pad) + pad
+        for j in range(k):
+            xx = (x0 + j).clamp(-pad, w - 1 + pad) + pad
+            value = padded.gather(2, (yy * (w + 2 * pad) + xx).unsqueeze(1).expand(b, c, -1))
+            acc = acc + value * weights[:, :, i * k + j].unsqueeze(1)
+    return ((acc + (1 << 14)) // (1 << 15)).clamp(0, 255).reshape(b, c, h, w).to(torch.uint8)
+
+
+def _warp_affine_float(x: torch.Tensor, inv: torch.Tensor, fill: torch.Tensor,
+                       interpolation: str) -> torch.Tensor:
+    """OpenCV 5's warpAffine (``inv`` the inverted matrix): source coordinates in float64; nearest picks
+    ``floor(coord + 0.5)`` of those in ``[-0.5, size - 0.5]``, bilinear / bicubic interpolate in float64
+    with the constant border around the image, rounded half to even."""
+    b, c, h, w = x.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64, device=x.device),
                             torch.arange(w, dtype=torch.float64, device=x.device), indexing='ij')
     xs, ys = xs.reshape(1, -1), ys.reshape(1, -1)
     sx = (inv[:, 0, 0:1] * xs + inv[:, 0, 1:2] * ys + inv[:, 0, 2:3]).clamp(-1e6, 1e6)  # (B, H*W)
     sy = (inv[:, 1, 0:1] * xs + inv[:, 1, 1:2] * ys + inv[:, 1, 2:3]).clamp(-1e6, 1e6)
-    fill = border.to(device=x.device, dtype=torch.float64).reshape(b, c, 1)
     if interpolation == 'nearest':
         inside = (sx >= -0.5) & (sx <= w - 0.5) & (sy >= -0.5) & (sy <= h - 0.5)
         ix = torch.floor(sx + 0.5).long().clamp(0, w - 1)
@@ -286,3 +395,21 @@ def warp_affine(x: torch.Tensor, matrix: torch.Tensor, border: torch.Tensor,
         bottom = tap(1, 0) + tx * (tap(1, 1) - tap(1, 0))
         out = top + ty * (bottom - top)
     return torch.round(out).clamp(0, 255).reshape(b, c, h, w).to(torch.uint8)
+
+
+INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area')
+
+
+def warp_affine(x: torch.Tensor, matrix: torch.Tensor, border: torch.Tensor,
+                interpolation: str = 'nearest') -> torch.Tensor:
+    """``cv2.warpAffine(img, matrix, (w, h), flags=interpolation, borderValue=border)`` per sample, as
+    mmcv.imshear / imtranslate / imrotate call it, with the installed OpenCV's arithmetic: ``matrix``
+    (B, 2, 3) float64 maps source to destination, ``border`` (B, C) the constant fill. 'area' is bilinear
+    (OpenCV's warpAffine does the same)."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f'warp_affine: interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}')
+    inv = _invert_affine(matrix)
+    fill = border.to(device=x.device, dtype=torch.float64).reshape(x.shape[0], x.shape[1], 1)
+    if _opencv_major() < 5:
+        return _warp_affine_fixed_point(x, inv, fill, interpolation)
+    return _warp_affine_float(x, inv, fill, interpolation)
