@@ -16,10 +16,10 @@
 #           C++ standard torch's headers ask for: C++17 for torch 2.11, C++20 from 2.14), the same
 #           wheel-cache key, a CUDA_HOME with headers, the nvidia-* wheels' headers where the toolkit lacks
 #           cusparse.h. A warm machine whose venv still imports skips all of it. Then every import is checked
-#           (the GPU, mmcv.ops running nms and roi_align on CUDA, pkg_resources, cv2, mmewa, mmseg.models,
-#           mmdet.models, mmpretrain): the script stops with one line if one fails. A freshly built mmcv
-#           wheel comes back as $OUT/mmcv_wheel_cache.tar: `tar xf mmcv_wheel_cache.tar -C .device_bundle`
-#           here, and later sessions carry it and skip the build.
+#           (the GPU, mmcv.ops running nms and roi_align on CUDA, pkg_resources where upstream mmengine needs
+#           it, cv2, mmewa, mmseg.models, mmdet.models, mmpretrain): the script stops with one line if one
+#           fails. A freshly built mmcv wheel comes back as $OUT/mmcv_wheel_cache.tar:
+#           `tar xf mmcv_wheel_cache.tar -C .device_bundle` here, and later sessions carry it and skip the build.
 #  data     the carried data (.device_data/: CIFAR-100 parts of tools/pack_cifar.py, CamVid with its
 #           SHA256SUMS) is checked and unpacked into .device_stage/data/, each CIFAR part once: that folder
 #           is git-ignored, so it outlives a call while the machine stays warm, and parts carried by
@@ -247,7 +247,15 @@ def mmcv_ops():
     return f'mmcv {mmcv.__version__}, compiled CUDA {built}, nms and roi_align on {dev} ok'
 check('gpu', gpu)
 check('mmcv.ops', mmcv_ops)
-for name in ('pkg_resources', 'cv2', 'mmewa', 'mmseg.models', 'mmdet.models', 'mmpretrain'):
+def upstream_mmengine():
+    from importlib import metadata
+    try:
+        return bool(metadata.version('mmengine'))
+    except metadata.PackageNotFoundError:
+        return False
+# upstream mmengine 0.10.7 resolves mmseg:: bases with pkg_resources (gone in setuptools 81); OneDL's does not
+for name in ('pkg_resources',) * upstream_mmengine() + ('cv2', 'mmewa', 'mmseg.models', 'mmdet.models',
+                                                        'mmpretrain'):
     check(name, lambda n=name: getattr(importlib.import_module(n), '__file__', n))
 EOF
 }
