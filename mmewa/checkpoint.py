@@ -54,11 +54,12 @@ class CheckpointError(RuntimeError):
 
 
 @functools.cache
-def _error_type(upstream: type[BaseException]) -> type[CheckpointError]:
-    """CheckpointError that is also an ``upstream`` (memoised: one class per upstream type)."""
-    if issubclass(CheckpointError, upstream):
+def _error_type(*upstream: type[BaseException]) -> type[CheckpointError]:
+    """CheckpointError that is also each ``upstream`` type (memoised: one class per combination)."""
+    bases = tuple(cls for cls in upstream if not issubclass(CheckpointError, cls))
+    if not bases:
         return CheckpointError
-    return type('CheckpointError', (CheckpointError, upstream), {'__module__': __name__})
+    return type('CheckpointError', (CheckpointError, *bases), {'__module__': __name__})
 
 
 def checkpoint_error(message: str, *upstream: type[BaseException]) -> CheckpointError:
@@ -67,18 +68,16 @@ def checkpoint_error(message: str, *upstream: type[BaseException]) -> Checkpoint
     A type whose constructor wants more than a message (``UnicodeDecodeError``) is replaced by the
     nearest base class in its MRO that takes one.
     """
-    bases: list[type[BaseException]] = []
-    for cls in upstream:
+    def constructible(cls: type[BaseException]) -> type[BaseException]:
         for base in cls.__mro__:
             try:
                 _error_type(base)(message)
             except TypeError:
                 continue
-            bases.append(base)
-            break
-    if len(bases) <= 1:
-        return _error_type(bases[0] if bases else CheckpointError)(message)
-    return type('CheckpointError', (CheckpointError, *bases), {'__module__': __name__})(message)
+            return base
+        return CheckpointError
+
+    return _error_type(*(constructible(cls) for cls in upstream))(message)
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:
