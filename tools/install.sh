@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install mmewa and an OpenMMLab stack into the active Python environment (or a new ./.venv).
 #
-#   bash tools/install.sh                    # creates ./.venv if no virtualenv is active; ~3 min the first time
+#   bash tools/install.sh                    # creates ./.venv if no virtualenv is active; ~5 min the first time
 #   MMEWA_STACK=onedl bash tools/install.sh      # the maintained OneDL forks (onedl-mmengine, onedl-mmcv, ...)
 #   MMEWA_STACK=openmmlab bash tools/install.sh  # the frozen upstream line (mmengine 0.10.7, mmcv 2.1.0, ...)
 #   MMEWA_VENV=.venv-onedl MMEWA_STACK=onedl bash tools/install.sh   # a second venv beside ./.venv
