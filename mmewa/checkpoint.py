@@ -163,8 +163,9 @@ def _read(path: Path, map_location: Any) -> Any:
         with mmengine_globals_allowed():
             return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001  (a damaged file fails anywhere in torch.load; its type is kept)
+        first_line = next(iter(str(e).splitlines()), '')
         message = (_container_problem(path) or unpickling_refusal(path, e)
-                   or _truncated_or_corrupt(path, f' ({type(e).__name__}: {e})'.split('\n')[0]))
+                   or _truncated_or_corrupt(path, f' ({type(e).__name__}: {first_line})'))
         raise checkpoint_error(message, type(e)) from e
 
 
