@@ -46,6 +46,8 @@ from mmewa.stats import PairedSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# the training loss as MMEngine's LoggerHook writes it to scalars.json (validation records have no 'loss')
+TRAIN_LOSS = 'loss'
 # tools/test.py's option for its metrics JSON; the only place this tool names it
 TEST_METRICS_FLAG = '--metrics-out'
 BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 10_000, 0
@@ -100,8 +102,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='validate during training every N iterations (epochs for an epoch-based config) on '
                         '--val-split, for learning curves; off by default (training then skips validation)')
     p.add_argument('--val-split', help='split validated on during training (default: the first of --splits)')
+    p.add_argument('--loss-curves', action='store_true',
+                   help="also draw the training loss (MMEngine's logged window means) against the iteration: "
+                        'learning curves at no extra cost, where validating during training is too slow')
     p.add_argument('--curves', help='learning-curve PNG (default: <work-dir>/curves.png when validation '
-                                    'logs exist)')
+                                    'or, with --loss-curves, training logs exist)')
     args = p.parse_args(argv)
     for opt in args.split_options:
         if len(opt) < 2 or any('=' not in kv for kv in opt[1:]):
@@ -525,9 +530,10 @@ def stats_table(results: list[dict], args, m: str) -> list[str]:
 
 def curves(args: argparse.Namespace, work: Path, seeds: list[int]) -> dict[str, dict[str, dict]]:
     """metric -> model -> {'steps', 'mean', 'min', 'max', 'std', 'unit', 'seeds'} over the seeds that logged
-    validation; steps are those every such seed logged. Empty when no run validated during training."""
+    validation (and the training loss with ``--loss-curves``); steps are those every such seed logged.
+    Empty when no run validated during training and no loss curve was asked for."""
     out: dict[str, dict[str, dict]] = {}
-    for m in args.metric:
+    for m in [*args.metric, *([TRAIN_LOSS] if args.loss_curves else [])]:
         for model in ('baseline', 'ewa'):
             per_seed, unit = {}, 'iteration'
             for seed in seeds:
@@ -564,7 +570,7 @@ def plot_curves(data: dict[str, dict[str, dict]], path: Path, args: argparse.Nam
             ax.fill_between(c['steps'], c['min'], c['max'], color=color, alpha=0.2, linewidth=0)
         unit = next(iter(models.values()))['unit']
         ax.set_xlabel(unit)
-        ax.set_ylabel(f'{m} ({args.val_split})')
+        ax.set_ylabel(f'{m} (training, window means)' if m == TRAIN_LOSS else f'{m} ({args.val_split})')
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f'{Path(args.ewa_config).stem} vs {Path(args.baseline_config).stem}\n'
@@ -626,6 +632,7 @@ def command_line(args: argparse.Namespace) -> str:
                      *(['--no-collapse'] if args.no_collapse else []),
                      *(['--val-interval', str(args.val_interval), '--val-split', args.val_split]
                        if args.val_interval else []),
+                     *(['--loss-curves'] if args.loss_curves else []),
                      *(['--cfg-options', *args.cfg_options] if args.cfg_options else []),
                      *(['--ewa-cfg-options', *args.ewa_cfg_options] if args.ewa_cfg_options else [])])
 
@@ -690,7 +697,9 @@ def main(argv=None) -> int:
     png = Path(args.curves) if args.curves else work / 'curves.png'
     if data:
         plot_curves(data, png, args)
-        text += f'\n\nLearning curves ({args.val_split} split, validated during training): `{png}`.'
+        what = [f'{args.val_split} split, validated during training'] if set(data) - {TRAIN_LOSS} else []
+        what += ['training loss'] if TRAIN_LOSS in data else []
+        text += f'\n\nLearning curves ({"; ".join(what)}): `{png}`.'
     print(text)
     write_out(args, f'{Path(args.ewa_config).stem} vs baseline', f'{reproduce(args, work)}\n\n{text}')
     return 0

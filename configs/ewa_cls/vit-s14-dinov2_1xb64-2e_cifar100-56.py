@@ -58,11 +58,12 @@ optim_wrapper = dict(
     paramwise_cfg=dict(layer_decay_rate=0.75, norm_decay_mult=0., bias_decay_mult=0., flat_decay_mult=0.,
                        custom_keys={'.cls_token': dict(decay_mult=0.), '.pos_embed': dict(decay_mult=0.)}))
 max_epochs = 2
-max_iters = max_epochs * 157  # 10,000 images in batches of 64 (the last one 16)
-warmup_iters = 50
+warmup_epochs = 0.32  # 50 of an epoch's 157 iterations (10,000 images in batches of 64, the last one 16)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=False, begin=warmup_iters, end=max_iters)]
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=warmup_epochs, end=max_epochs,
+         convert_to_iter_based=True)]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()

@@ -159,6 +159,26 @@ def test_curves_mean_band_and_png(tmp_path):
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 5000
 
 
+def test_loss_curves_need_no_validation(tmp_path):
+    """--loss-curves: the logged training loss per iteration, averaged over seeds, beside any metric."""
+    argv = ['b.py', 'e.py', '--seeds', '0', '1', '--work-dir', str(tmp_path), '--metric', 'accuracy/top1']
+    for seed in (0, 1):
+        for model in ('baseline', 'ewa'):
+            log_run(tmp_path / f'seed{seed}' / model, '20240101_000000', 'accuracy/top1', {}, by_epoch=True,
+                    iters=range(1 + seed, 21))  # seed 1 logged from iteration 2 on
+    assert compare.curves(compare.parse_args(argv), tmp_path, [0, 1]) == {}  # no validation: no curves
+    args = compare.parse_args([*argv, '--loss-curves'])
+    data = compare.curves(args, tmp_path, [0, 1])
+    assert list(data) == [compare.TRAIN_LOSS]
+    c = data[compare.TRAIN_LOSS]['baseline']
+    assert c['steps'] == list(range(2, 21)) and c['unit'] == 'iteration'  # the iterations both seeds logged
+    assert list(c['mean']) == pytest.approx([2.0 / it for it in range(2, 21)])  # log_run's loss is 2 / iter
+    assert '--loss-curves' in compare.command_line(args)
+    png = tmp_path / 'curves.png'
+    compare.plot_curves(data, png, args)
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
 def fake_sh(calls: list):
     """Stand-in for compare_seeds.sh: writes what train/convert/test would leave in the work dir, with
     metrics that depend on the seed, model and split (so the round trip is checked on real numbers)."""
