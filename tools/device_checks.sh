@@ -36,7 +36,13 @@
 #           -> benchmarks/runs/$CLS_NAME and benchmarks/$CLS_NAME.{md,png}
 #    seg    CamVid baseline vs EWA (gpu_evidence.sh's seg stage; SEG_ITERS, SEG_VAL, SEG_SPLITS)
 #           -> benchmarks/runs/$SEG_NAME and benchmarks/$SEG_NAME.{md,png}
-#           Both go through their seeds (CLS_SEEDS, SEG_SEEDS) CLS_GROUP / SEG_GROUP seeds at a time (both
+#    ft     not in the default STAGES: fine-tuning the pretrained ViT-S/14 on CIFAR-100 at 224 px, baseline vs
+#           EWA (issue #31; the cls stage's machinery with FT_BASE / FT_EWA, FT_OPTIONS (default bf16 AMP on
+#           CUDA), FT_EPOCHS, FT_WARMUP, FT_VAL, FT_CKPT, FT_SEEDS, FT_GROUP, FT_GROUP_S, CAP_FT); needs part
+#           a and the float16 ViT-S/14 carried as .device_data/dinov2-vits14 (tools/make_device_bundle.py
+#           --no-wheels --sets dinov2), widened to float32 once in the data step
+#           -> benchmarks/runs/$FT_NAME and benchmarks/$FT_NAME.{md,png}
+#           All go through their seeds (CLS_SEEDS, SEG_SEEDS, FT_SEEDS) CLS_GROUP / ... seeds at a time (both
 #           models of each at once) and start a group only while the cap and the budget hold 30 s, 1.1 x the
 #           longest group so far and CLS_GROUP_S / SEG_GROUP_S (a group's expected seconds, once measured),
 #           so every finished seed comes back. The table of each group covers all seeds before it. A seed
@@ -70,8 +76,8 @@ esac
 (( $# <= 1 )) || { echo "device_checks: one argument at most (--dry-run), got $#" >&2; exit 2; }
 STAGES=${STAGES-"bench speed cls seg"}
 for stage in $STAGES; do
-  [[ $stage =~ ^(bench|speed|cls|seg)$ ]] || { echo "device_checks: unknown stage '$stage'" \
-    "in STAGES (bench, speed, cls, seg; empty for install and data only)" >&2; exit 2; }
+  [[ $stage =~ ^(bench|speed|cls|seg|ft)$ ]] || { echo "device_checks: unknown stage '$stage'" \
+    "in STAGES (bench, speed, cls, seg, ft; empty for install and data only)" >&2; exit 2; }
 done
 if [[ $DRY == 0 && -z ${OUT:-} ]]; then
   echo "device_checks: OUT is unset: the device tool sets it (on a machine without one: --dry-run)" >&2
@@ -80,12 +86,15 @@ fi
 if [[ $DRY == 0 && " $STAGES " == *" cls "* ]] && (( ${CLS_WARMUP:-2} >= ${CLS_EPOCHS:-10} )); then
   echo "device_checks: CLS_WARMUP (${CLS_WARMUP:-2}) must be below CLS_EPOCHS (${CLS_EPOCHS:-10})" >&2; exit 2
 fi
+if [[ $DRY == 0 && " $STAGES " == *" ft "* ]] && (( ${FT_WARMUP:-1} >= ${FT_EPOCHS:-5} )); then
+  echo "device_checks: FT_WARMUP (${FT_WARMUP:-1}) must be below FT_EPOCHS (${FT_EPOCHS:-5})" >&2; exit 2
+fi
 export PYTHONUNBUFFERED=1  # the runs' output reaches log.txt as it happens (a killed call keeps it)
 START=$(date +%s)
 CORES=$(nproc --all 2>/dev/null || getconf _NPROCESSORS_ONLN)  # before any OMP_NUM_THREADS (nproc obeys it)
 BUDGET=${BUDGET:-560}                       # seconds for the whole script (one device call: 600)
 CAP_INSTALL=${CAP_INSTALL:-300} CAP_BENCH=${CAP_BENCH:-150} CAP_SPEED=${CAP_SPEED:-150}
-CAP_CLS=${CAP_CLS:-400} CAP_SEG=${CAP_SEG:-400}
+CAP_CLS=${CAP_CLS:-400} CAP_SEG=${CAP_SEG:-400} CAP_FT=${CAP_FT:-480}
 SPEED_PROCS=${SPEED_PROCS:-4}                # processes at once in the speed stage's last run
 SPEED_ITERS=${SPEED_ITERS:-30}               # iterations per timed block (3 blocks after 1 warm-up)
 SPEED_COMPILE=${SPEED_COMPILE:-compile=True} # the cfg-option of the compiled run (MMEngine's torch.compile)
@@ -109,6 +118,16 @@ CLS_EPOCHS=${CLS_EPOCHS:-10}
 CLS_WARMUP=${CLS_WARMUP:-2}
 CLS_VAL=${CLS_VAL:-5}
 CLS_CKPT=${CLS_CKPT:-5}                     # checkpoint every CLS_CKPT epochs (a cut training resumes)
+FT_BASE=${FT_BASE:-configs/ewa_cls/vit-s14-dinov2_1xb64-5e_cifar100-224.py}
+FT_EWA=${FT_EWA:-configs/ewa_cls/ewa-vit-s14-dinov2_1xb64-5e_cifar100-224.py}
+FT_OPTIONS=${FT_OPTIONS-default}            # extra cfg-options; 'default': bf16 AMP where CUDA is used
+FT_SEEDS=${FT_SEEDS:-"0 1 2 3 4"}           # the seeds of the 56-px CPU comparison
+FT_GROUP=${FT_GROUP:-5}                     # seeds trained at once (2 runs each; ~6 GB of GPU memory a run)
+FT_GROUP_S=${FT_GROUP_S:-0}
+FT_EPOCHS=${FT_EPOCHS:-5}
+FT_WARMUP=${FT_WARMUP:-1}
+FT_VAL=${FT_VAL:-1}
+FT_CKPT=${FT_CKPT:-1}
 SEG_SEEDS=${SEG_SEEDS:-"0 1 2 3 4"}
 SEG_GROUP=${SEG_GROUP:-1}
 SEG_GROUP_S=${SEG_GROUP_S:-0}
@@ -124,6 +143,7 @@ if [[ $DRY == 1 ]]; then  # every step for real, on the CPU, at sizes that take 
   PYTHON=${PYTHON:-python}
   PYBASE=$PYTHON CUDA=0
   DATA_SRC=${DATA_SRC:-../shared/data}
+  FT_SEEDS="0 1" FT_GROUP=2 FT_EPOCHS=2 FT_WARMUP=1 FT_VAL=1 FT_CKPT=1
   CLS_SEEDS="0 1" CLS_GROUP=1 SEG_SEEDS=0 CLS_EPOCHS=2 CLS_WARMUP=1 CLS_VAL=1 CLS_CKPT=2 SEG_ITERS=2
   SEG_VAL=1 SEG_SPLITS=val SUBSET=${SUBSET:-4} WORKERS=0 CLS_PARTS=a SPEED_PROCS=2 SPEED_ITERS=1
   SPEED_COMPILE=compile.backend=eager  # the mechanism, without minutes of inductor on a CPU
@@ -133,6 +153,10 @@ else
 fi
 CLS_NAME=${CLS_NAME:-cls_cifar100_$(basename "$CLS_BASE" .py)_e${CLS_EPOCHS}_gpu}
 SEG_NAME=${SEG_NAME:-seg_camvid_vit-t-p8_from-scratch_i${SEG_ITERS}_gpu}
+FT_NAME=${FT_NAME:-cls_cifar100_vit-s14-dinov2_finetune-224_e${FT_EPOCHS}_gpu}
+if [[ $FT_OPTIONS == default ]]; then
+  FT_OPTIONS=$([[ $CUDA == 1 ]] && echo "optim_wrapper.type=AmpOptimWrapper optim_wrapper.dtype=bfloat16")
+fi
 VENV=$STAGE_DIR/venv
 DATA=$STAGE_DIR/data
 CACHE=$STAGE_DIR/wheel_cache
@@ -155,7 +179,7 @@ die() {  # the step fails, the script stops: one line, the step's line in stages
   snapshot; exit 1
 }
 
-declare -A page=([cls]=$CLS_NAME [seg]=$SEG_NAME)
+declare -A page=([cls]=$CLS_NAME [seg]=$SEG_NAME [ft]=$FT_NAME)
 put() {  # tar-file name files...: written beside, then renamed (a reader never sees half a file)
   local dest=$1 tmp
   shift
@@ -390,12 +414,19 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
   if [[ $DRY == 1 ]]; then
     local spec='a=test,train'
     [[ ! -d $DATA_SRC/cifar100/train_rest ]] || spec="$spec;b=train_rest:0-49;c=train_rest:50-99"
-    if [[ " $STAGES " == *" cls "* || " $STAGES " == *" speed "* ]]; then
+    if [[ " $STAGES " =~ \ (cls|speed|ft)\  ]]; then
       "$PY" tools/pack_cifar.py pack "$DATA_SRC/cifar100" "$DATA_PARTS" --parts "$spec" --per-class 1 \
         || die "packing CIFAR-100 from $DATA_SRC/cifar100 failed (line above)"
     fi
     [[ " $STAGES " != *" seg "* ]] || "$PY" tools/make_device_bundle.py --no-wheels --data "$DATA_SRC" \
       --data-out "$DATA_PARTS" --sets camvid || die "staging CamVid from $DATA_SRC/camvid failed (line above)"
+    if [[ " $STAGES " == *" ft "* ]]; then  # the real weights when converted here, else the tool converts them
+      local vit=checkpoints/dinov2_vits14_mmpretrain.pth
+      [[ -f $vit ]] || { vit=$STAGE_DIR/dinov2_vits14_mmpretrain.pth
+        "$PY" tools/convert_dinov2_onnx.py "$vit" --layout mmpretrain || die "converting the ViT-S/14 failed"; }
+      "$PY" tools/make_device_bundle.py --no-wheels --sets dinov2 --dinov2 "$vit" --data-out "$DATA_PARTS" \
+        || die "staging the ViT-S/14 failed (line above)"
+    fi
   fi
   mapfile -t parts < <(compgen -G "$DATA_PARTS/cifar100-*" | sort)
   if (( ${#parts[@]} )); then
@@ -427,8 +458,26 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
     ln -sfn "$camvid" "$DATA/camvid"
     say "data: CamVid checked -> $DATA/camvid"
   fi
+  local vit=$DATA_PARTS/dinov2-vits14
+  if [[ -f $vit/SHA256SUMS ]]; then  # widened once per carried file (the stamp is its hash)
+    (cd "$vit" && sha256sum -c --quiet SHA256SUMS) || die "$vit does not match its SHA256SUMS: carry it" \
+      "again (python tools/make_device_bundle.py --no-wheels --sets dinov2)"
+    stamp=$(cut -c1-16 "$vit/SHA256SUMS")
+    if [[ $(cat "$DATA/dinov2.stamp" 2>/dev/null) != "$stamp" ]]; then
+      "$PY" - "$vit/dinov2_vits14_mmpretrain_fp16.pth" "$DATA/dinov2_vits14_mmpretrain.pth" <<'PYEOF' \
+        || die "widening the ViT-S/14 to float32 failed (line above)"
+import sys
+from mmewa.checkpoint import load_checkpoint, save_checkpoint_atomic
+ckpt = load_checkpoint(sys.argv[1])
+ckpt['state_dict'] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt['state_dict'].items()}
+save_checkpoint_atomic(ckpt, sys.argv[2])
+PYEOF
+      echo "$stamp" > "$DATA/dinov2.stamp"
+    fi
+    say "data: ViT-S/14 checked -> $DATA/dinov2_vits14_mmpretrain.pth (float16 widened to float32)"
+  fi
   record "data 0 $(( $(date +%s) - t0 )) ok cifar100: $(unpacked_parts)camvid:" \
-    "$([[ -e $DATA/camvid ]] && echo yes || echo no)"
+    "$([[ -e $DATA/camvid ]] && echo yes || echo no) vit-s14: $([[ -f $DATA/dinov2.stamp ]] && echo yes || echo no)"
 }
 
 # --- stages -----------------------------------------------------------------------------------------------
@@ -505,14 +554,20 @@ stage_compare() {  # cls|seg cap seeds group expected-seconds: the seeds, a grou
   local kind=$1 cap=$2 group=$4 expected=$5 seeds t0 i=0 longest=0 rc=0 status=ok done_=() note need
   read -ra seeds <<< "$3"
   t0=$(date +%s)
+  local run_as=$kind cls_name=$CLS_NAME  # ft is gpu_evidence.sh's cls stage with other configs and weights
+  [[ $kind != ft ]] || run_as=cls cls_name=$FT_NAME
   local evidence=(env DATA="$DATA" WORK="$RESULT_ROOT/benchmarks/runs" OUT_DIR="$RESULT_ROOT/benchmarks"
-                  PYTHON="$PY" WORKERS="$WORKERS" SUBSET="$SUBSET" CLS_NAME="$CLS_NAME" SEG_NAME="$SEG_NAME"
-                  STAGES="$kind")
+                  PYTHON="$PY" WORKERS="$WORKERS" SUBSET="$SUBSET" CLS_NAME="$cls_name" SEG_NAME="$SEG_NAME"
+                  STAGES="$run_as")
   if [[ $kind == cls ]]; then
     evidence+=(EPOCHS="$CLS_EPOCHS" WARMUP="$CLS_WARMUP" VAL="$CLS_VAL" CLS_BASE="$CLS_BASE"
                CLS_EWA="$CLS_EWA"
                CLS_OPTIONS="default_hooks.checkpoint.interval=$CLS_CKPT $CLS_OPTIONS"
                CIFAR_ROOT_KEYS="$CLS_ROOT_KEYS")
+  elif [[ $kind == ft ]]; then
+    local weights=model.backbone.init_cfg.checkpoint=$DATA/dinov2_vits14_mmpretrain.pth
+    evidence+=(EPOCHS="$FT_EPOCHS" WARMUP="$FT_WARMUP" VAL="$FT_VAL" CLS_BASE="$FT_BASE" CLS_EWA="$FT_EWA"
+               CLS_OPTIONS="default_hooks.checkpoint.interval=$FT_CKPT $weights $FT_OPTIONS")
   else
     evidence+=(SEG_ITERS="$SEG_ITERS" SEG_VAL="$SEG_VAL" SEG_SPLITS="$SEG_SPLITS")
   fi
@@ -578,6 +633,11 @@ for stage in $STAGES; do
       if (( parts_ok )); then stage_compare cls "$CAP_CLS" "$CLS_SEEDS" "$CLS_GROUP" "$CLS_GROUP_S"
       else missing cls "stage cls needs the CIFAR-100 parts $CLS_PARTS (unpacked: $(unpacked_parts)):" \
         "carry .device_data/cifar100-<part> (docs/device_checks.md)"; fi ;;
+    ft)
+      if [[ " $(unpacked_parts) " == *" a "* && -f $DATA/dinov2.stamp ]]; then
+        stage_compare ft "$CAP_FT" "$FT_SEEDS" "$FT_GROUP" "$FT_GROUP_S"
+      else missing ft "stage ft needs CIFAR-100 part a (unpacked: $(unpacked_parts)) and the ViT-S/14:" \
+        "carry .device_data/cifar100-a and .device_data/dinov2-vits14 (docs/device_checks.md)"; fi ;;
     seg)
       if [[ -e $DATA/camvid ]]; then stage_compare seg "$CAP_SEG" "$SEG_SEEDS" "$SEG_GROUP" "$SEG_GROUP_S"
       else missing seg "stage seg needs CamVid: carry .device_data/camvid (docs/device_checks.md)"; fi ;;

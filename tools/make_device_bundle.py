@@ -3,6 +3,7 @@
 
     python tools/make_device_bundle.py                         # .device_bundle/ (wheels, mmcv source)
     python tools/make_device_bundle.py --data ../shared/data   # also .device_data/ (CIFAR-100 parts, CamVid)
+    python tools/make_device_bundle.py --no-wheels --sets dinov2   # the ViT-S/14 for the fine-tuning stage
     python tools/make_device_bundle.py --check                 # verify an existing bundle, download nothing
 
 The device (docs/device_checks.md) runs Python 3.12 with torch 2.11 and the packages of ``DEVICE_PACKAGES``
@@ -37,6 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / '.device_bundle'
 DATA_OUT = ROOT / '.device_data'
+# what `python tools/convert_dinov2_onnx.py --layout mmpretrain` writes; carried for the fine-tuning stage
+DINOV2 = ROOT / 'checkpoints' / 'dinov2_vits14_mmpretrain.pth'
+DINOV2_PART, DINOV2_FILE = 'dinov2-vits14', 'dinov2_vits14_mmpretrain_fp16.pth'
 PY_VERSION, PLATFORMS = '3.12', ('manylinux_2_28_x86_64', 'manylinux_2_24_x86_64', 'manylinux_2_17_x86_64',
                                  'manylinux2014_x86_64', 'manylinux1_x86_64')
 MARKER_ENV = dict(python_version='3.12', python_full_version='3.12.3', sys_platform='linux',
@@ -294,11 +298,14 @@ def build(bundle: Path, offline: bool = False, pins: dict[str, str] | None = Non
     return manifest
 
 
-def stage_data(data: Path, out: Path, sets: tuple[str, ...] = ('cifar100', 'camvid'),
-               parts: str | None = None, per_class: int | None = None) -> list[tuple[Path, int]]:
-    """CIFAR-100 parts (tools/pack_cifar.py) and a hashed copy of CamVid, each a folder to carry alone;
-    (folder, bytes) of each."""
+def stage_data(data: Path | None, out: Path, sets: tuple[str, ...] = ('cifar100', 'camvid'),
+               parts: str | None = None, per_class: int | None = None,
+               dinov2: Path = DINOV2) -> list[tuple[Path, int]]:
+    """CIFAR-100 parts (tools/pack_cifar.py), a hashed copy of CamVid and the half-precision ViT-S/14, each a
+    folder to carry alone; (folder, bytes) of each."""
     staged = []
+    if data is None and {'cifar100', 'camvid'} & set(sets):
+        raise BundleError('--sets cifar100/camvid need --data (the folder holding them)')
     if 'cifar100' in sets:
         sys.path.insert(0, str(ROOT / 'tools'))
         import pack_cifar
@@ -306,6 +313,8 @@ def stage_data(data: Path, out: Path, sets: tuple[str, ...] = ('cifar100', 'camv
         staged += pack_cifar.pack(data / 'cifar100', out, parts or pack_cifar.DEFAULT_PARTS, per_class)
     if 'camvid' in sets:
         staged.append(stage_camvid(data / 'camvid', out / 'camvid'))
+    if 'dinov2' in sets:
+        staged.append(stage_dinov2(dinov2, out / DINOV2_PART))
     return [(p, sum(f.stat().st_size for f in p.rglob('*') if f.is_file())) for p in staged]
 
 
@@ -323,13 +332,34 @@ def stage_camvid(src: Path, camvid: Path) -> Path:
     return camvid
 
 
+def stage_dinov2(src: Path, folder: Path) -> Path:
+    """The converted ViT-S/14 in float16 (44 MiB; float32's 88 MiB is over one device call's 64): every
+    tensor within 4.5e-4 of its largest value, measured on the checkpoint. The device widens it back to
+    float32 (tools/device_checks.sh), so both models of the comparison start from the same rounded weights."""
+    from mmewa.checkpoint import load_checkpoint, save_checkpoint_atomic
+    if not src.is_file():
+        raise BundleError(f'no converted ViT-S/14 at {src}: python tools/convert_dinov2_onnx.py --layout '
+                          'mmpretrain')
+    ckpt = load_checkpoint(str(src))
+    half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt['state_dict'].items()}
+    meta = dict(ckpt.get('meta', {}), carried_as='float16 copy made by tools/make_device_bundle.py')
+    save_checkpoint_atomic(dict(meta=meta, state_dict=half), folder / DINOV2_FILE)
+    (folder / 'SHA256SUMS').write_text(f'{file_sha256(folder / DINOV2_FILE)}  {DINOV2_FILE}\n')
+    return folder
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', type=Path, default=BUNDLE, help=f'bundle folder (default {BUNDLE.name}/)')
     p.add_argument('--check', action='store_true', help='verify the bundle there; download nothing')
     p.add_argument('--data', type=Path, help='also stage the data under --data-out from this data root')
     p.add_argument('--data-out', type=Path, default=DATA_OUT)
-    p.add_argument('--sets', nargs='+', choices=('cifar100', 'camvid'), default=['cifar100', 'camvid'])
+    p.add_argument('--sets', nargs='+', choices=('cifar100', 'camvid', 'dinov2'),
+                   default=['cifar100', 'camvid'],
+                   help="what --data-out gets; 'dinov2' is the converted ViT-S/14 of --dinov2 in float16 "
+                        '(the fine-tuning stage; needs no --data)')
+    p.add_argument('--dinov2', type=Path, default=DINOV2,
+                   help=f'converted mmpretrain-layout ViT-S/14 (default {DINOV2.relative_to(ROOT)})')
     p.add_argument('--parts', help='CIFAR-100 parts (tools/pack_cifar.py --parts)')
     p.add_argument('--per-class', type=int, help='CIFAR-100: the first N images per class and folder (tests)')
     p.add_argument('--no-wheels', action='store_true', help='only the data (no bundle built or checked)')
@@ -343,8 +373,9 @@ def main(argv=None) -> int:
                   f'{manifest["total_bytes"] / 2**20:.1f} MiB, {len(manifest["requirements"])} requirements '
                   f'met{cache} '
                   f'({"checked, nothing written" if args.check else "ready"})')
-        if args.data:
-            staged = stage_data(args.data, args.data_out, tuple(args.sets), args.parts, args.per_class)
+        if args.data or 'dinov2' in args.sets:
+            staged = stage_data(args.data, args.data_out, tuple(args.sets), args.parts, args.per_class,
+                                args.dinov2)
             for path, size in staged:
                 print(f'{path}: {size / 2**20:.1f} MiB')
     except BundleError as e:

@@ -1,21 +1,22 @@
-# Fine-tuning a pretrained ViT-S/14 (DINOv2-style, 22 M parameters) on CIFAR-100 at 56 px, on mmpretrain bases:
-# the regime where a pretrained model learns to high accuracy within CPU reach (issue #31). 10,000 train images
-# (the first 100 of each class, ../shared/data/cifar100/train), the complete 10,000-image test set; CIFAR's 32 px
-# images are upsampled to 56 px, a 4 x 4 grid of 14-px patches (+ cls token).
+# Fine-tuning a pretrained ViT-S/14 (DINOv2-style, 22 M parameters) on CIFAR-100 at 56 px, on mmpretrain
+# bases: the regime where a pretrained model learns to high accuracy within CPU reach (issue #31). 10,000
+# train images (the first 100 of each class, ../shared/data/cifar100/train), the complete 10,000-image test
+# set; CIFAR's 32 px images are upsampled to 56 px, a 4 x 4 grid of 14-px patches (+ cls token).
 # Backbone: mmpretrain's VisionTransformer(arch='dinov2-small') from the checkpoint that
-#   python tools/convert_dinov2_onnx.py --layout mmpretrain       # -> checkpoints/dinov2_vits14_mmpretrain.pth
+#   python tools/convert_dinov2_onnx.py --layout mmpretrain   # -> checkpoints/dinov2_vits14_mmpretrain.pth
 # writes (LayerScale folded into the linears, so layer_scale_init_value=0; pos_embed resized 37x37 -> 4x4 on
 # load, bicubic). Features: the final-LayerNorm patch tokens, globally average-pooled, then a linear head
 # ('featmap' + GlobalAveragePooling rather than out_type='avg_featmap', whose extra LayerNorm would be freshly
 # initialised).
 # Recipe, after mmpretrain's BEiT/MAE fine-tuning configs scaled to a short run: AdamW lr 5e-4 (batch 64),
 # weight decay 0.05 (none on norms, biases, cls_token, pos_embed), layer-wise lr decay 0.75
-# (LearningRateDecayOptimWrapperConstructor, which uses the backbone's get_layer_depth), linear
-# warm-up (50 iterations) then cosine to 1e-6, 2 epochs (314 iterations), label smoothing 0.1, stochastic depth
-# 0.1; light augmentation: crop with 4-px padding and horizontal flip at 32 px, then the resize to 56 px.
+# (LearningRateDecayOptimWrapperConstructor, which uses the backbone's get_layer_depth), linear warm-up
+# (50 iterations) then cosine to 1e-6, 2 epochs (314 iterations), label smoothing 0.1, stochastic depth 0.1;
+# light augmentation: crop with 4-px padding and horizontal flip at 32 px, then the resize to 56 px.
 # Why 2 epochs: one iteration (fwd + bwd + AdamW, batch 64) takes ~4.5 s on one core of the project's CPU
 # machine, so 2 epochs are ~25 min a run and 5 paired seeds with their tests ~2.7 h on 2 cores.
-# Linear probe on the same features: vit-s14-dinov2-linear_1xb64-2e_cifar100-56.py.
+# Linear probe on the same features: vit-s14-dinov2-linear_1xb64-2e_cifar100-56.py; at 224 px (for a GPU):
+# vit-s14-dinov2_1xb64-5e_cifar100-224.py.
 # EWA twin: ewa-vit-s14-dinov2_1xb64-2e_cifar100-56.py. Compared over 5 paired seeds in
 # benchmarks/cls_cifar100_vit-s14-dinov2_finetune_cpu.md.
 _base_ = ['mmpretrain::_base_/default_runtime.py', '../_base_/datasets/cifar100_folders.py']

@@ -103,6 +103,27 @@ def test_check_flag(tool: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixt
     assert '--check: max abs diff' in capsys.readouterr().out
 
 
+def test_mmpretrain_layout_matches_onnxruntime(tool: ModuleType, checkpoint: Path, tmp_path: Path,
+                                              images: np.ndarray, onnx_tokens: np.ndarray):
+    """--layout mmpretrain: the same tensors under mmpretrain's names, loaded strictly by its
+    VisionTransformer(arch='dinov2-small'), gives onnxruntime's final-LayerNorm tokens."""
+    from mmpretrain.models.backbones import VisionTransformer as PretrainViT
+    out = tmp_path / 'dinov2_vits14_mmpretrain.pth'
+    assert tool.main([str(out), '--layout', 'mmpretrain']) == 0
+    ckpt = torch.load(out, map_location='cpu', weights_only=True)
+    mmseg = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
+    assert ckpt['meta']['layout'] == 'mmpretrain' and ckpt['meta']['backbone']['arch'] == 'dinov2-small'
+    assert list(ckpt['state_dict']) == list(tool.to_mmpretrain(mmseg))  # a renaming, in the same order,
+    assert all(torch.equal(a, b) for a, b in zip(ckpt['state_dict'].values(), mmseg.values()))  # same values
+    assert {'layers.0.attn.qkv.weight', 'layers.0.attn.proj.bias'} <= set(ckpt['state_dict'])
+    vit = PretrainViT(**tool.pretrain_vit_kwargs(ckpt['meta']['img_size'], out_type='raw'))
+    vit.load_state_dict(ckpt['state_dict'], strict=True)  # 37x37 pos_embed, resized to 16x16 at run time
+    vit.eval()
+    with torch.no_grad():
+        tokens = vit(torch.from_numpy(images))[0].numpy()
+    assert_close(tokens, onnx_tokens, '--layout mmpretrain, strict load')
+
+
 def other_onnx_model() -> bytes:
     """A valid ONNX file of some other model (a single Identity)."""
     from onnx import TensorProto, helper

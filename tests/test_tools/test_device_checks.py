@@ -1,7 +1,8 @@
 """tools/device_checks.sh --dry-run end to end on this CPU, from real data: every step runs (the install
-check, CIFAR-100 parts packed and unpacked, CamVid staged and checked, the benchmark, both comparisons, cls
-through two seed groups), and $OUT holds what the device would return, in the form the repository
-commits; plus the one-line refusals and the budget rule that starts a seed group only when it fits."""
+check, CIFAR-100 parts packed and unpacked, CamVid staged and checked, the ViT-S/14 carried in float16 and
+widened, the benchmark, the three comparisons, cls through two seed groups), and $OUT holds what the device
+would return, in the form the repository commits; plus the one-line refusals and the budget rule that
+starts a seed group only when it fits."""
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CLS_NAME = 'cls_cifar100_vit-t-p4_1xb128-100e_cifar100-32_e2_gpu'
 SEG_NAME = 'seg_camvid_vit-t-p8_from-scratch_i2_gpu'
+FT_NAME = 'cls_cifar100_vit-s14-dinov2_finetune-224_e2_gpu'
 NAME = re.compile(r'^[A-Za-z0-9._-]+$')  # what the device returns: such names, 8 files at most
 
 
@@ -43,12 +45,13 @@ def stage_lines(out: Path) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in (out / 'stages.txt').read_text().splitlines()}
 
 
-@pytest.mark.slow  # ~3.5 min on 2 cores: 4 trainings, 2 collapses, 9 tests, 5 speed runs, each a process
+@pytest.mark.slow  # ~5 min on 2 cores: 8 trainings, 4 collapses, 15 tests, 5 speed runs, each a process
 def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
     out, stage = tmp_path / 'out', tmp_path / 'stage'
     started = time.time()
     proc = run(['--dry-run'], {'OUT': str(out), 'DRY_STAGE_DIR': str(stage), 'DATA_SRC': str(data),
-                               'BUNDLE': str(tmp_path / 'no_bundle'), 'SNAPSHOT': '5'})
+                               'BUNDLE': str(tmp_path / 'no_bundle'), 'SNAPSHOT': '5',
+                               'STAGES': 'bench speed cls seg ft'})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
     assert files == ['install.log', 'log.txt', 'logs.tar.gz', 'machine.txt', 'results.tar.gz', 'stages.txt']
@@ -56,18 +59,22 @@ def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
     machine = (out / 'machine.txt').read_text()
     assert 'dry run 1 | CUDA 0' in machine and 'torch' in machine
     steps = stage_lines(out)
-    assert list(steps) == ['install', 'data', 'bench', 'speed', 'cls', 'seg']
+    assert list(steps) == ['install', 'data', 'bench', 'speed', 'cls', 'seg', 'ft']
     assert all(fields[1] == '0' and fields[3] == 'ok' for fields in steps.values()), steps
     assert ' '.join(steps['cls'][4:]) == 'seeds done: 0 1; left: none'
     assert ' '.join(steps['seg'][4:]) == 'seeds done: 0; left: none'
+    assert ' '.join(steps['ft'][4:]) == 'seeds done: 0 1; left: none'  # one group of both seeds
+    assert steps['data'][-1] == 'yes'  # vit-s14: yes
     log = (out / 'log.txt').read_text()
     assert 'no bundle at' in log and ': not checked' in log  # CI has no bundle; nothing is downloaded
     assert 'data: CIFAR-100 parts unpacked' in log and 'data: CamVid checked' in log
+    assert 'data: ViT-S/14 checked' in log
     assert 'cls: seeds 1 (with 0 1 in the table' in log  # the second seed group
     with tarfile.open(out / 'results.tar.gz') as t:
         names = set(t.getnames())
         read = {n: t.extractfile(n).read() for n in names if t.getmember(n).isfile()}
-    for name, seeds, splits in ((CLS_NAME, [0, 1], ['default']), (SEG_NAME, [0], ['val'])):
+    for name, seeds, splits in ((CLS_NAME, [0, 1], ['default']), (SEG_NAME, [0], ['val']),
+                                (FT_NAME, [0, 1], ['default'])):
         work = f'benchmarks/runs/{name}'
         results = json.loads(read[f'{work}/results.json'])  # compare_seeds' form, every seed in it
         assert [r['seed'] for r in results] == seeds
@@ -96,7 +103,8 @@ def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
     with tarfile.open(out / 'logs.tar.gz') as t:
         assert all(n.endswith('.log') for n in t.getnames() if t.getmember(n).isfile())
     for path in (ROOT / 'benchmarks' / f'{CLS_NAME}.md', ROOT / 'benchmarks' / 'runs' / CLS_NAME,
-                 ROOT / 'benchmarks' / f'{SEG_NAME}.md', ROOT / 'benchmarks' / 'runs' / SEG_NAME):
+                 ROOT / 'benchmarks' / f'{SEG_NAME}.md', ROOT / 'benchmarks' / 'runs' / SEG_NAME,
+                 ROOT / 'benchmarks' / f'{FT_NAME}.md', ROOT / 'benchmarks' / 'runs' / FT_NAME):
         assert not path.exists()  # the dry run never writes into this tree's benchmarks/
     quick = ROOT / 'benchmarks' / 'gpu_quick' / 'gpu_info.txt'
     assert not quick.exists() or quick.stat().st_mtime < started
