@@ -106,7 +106,7 @@ def test_mmcv_without_ops_gives_one_line_at_import(repo_root):
 def test_recorder_counts_ext_calls_of_a_subprocess(tmp_path, repo_root, capsys):
     record = tmp_path / 'calls.jsonl'
     env = dict(os.environ, MMEWA_RECORD_MMCV_OPS=str(record),
-               PYTHONPATH=os.pathsep.join([str(repo_root / 'tools' / 'mmcv_ops_record'),
+               PYTHONPATH=os.pathsep.join([str(repo_root / '.dev_scripts' / 'mmcv_ops_record'),
                                            os.environ.get('PYTHONPATH', '')]))
     code = ('import torch, mmcv.ops\n'
             'b = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11.]])\n'

@@ -22,7 +22,7 @@
 # The C++ standard follows what the installed torch's headers need (torch 2.14: C++20). The built wheel is
 # cached in $MMEWA_WHEEL_CACHE (default ~/.cache/mmewa/wheels) under a key of the mmcv distribution, Python,
 # torch, op set and CUDA, so later installs take seconds. Offline: MMCV_SDIST=<the mmcv source archive> plus
-# pip's own PIP_NO_INDEX=1 PIP_FIND_LINKS=<wheel dir> (tools/device_checks.sh does this on the GPU machine).
+# pip's own PIP_NO_INDEX=1 PIP_FIND_LINKS=<wheel dir> (.dev_scripts/device_checks.sh does this on the GPU machine).
 set -euo pipefail
 
 TORCH_VERSION=${TORCH_VERSION:-2.14.1}

@@ -10,8 +10,8 @@ one line naming the fix. Stdlib only: it runs before mmcv exists.
     python tools/mmcv_ops.py tag|list [--ops ...]         # cache key / names of an op set (install.sh)
     python tools/mmcv_ops.py usage RECORD.jsonl [--src SRC_DIR]   # which ops a recorded run called
 
-How the set was found: ``MMEWA_RECORD_MMCV_OPS=calls.jsonl PYTHONPATH=tools/mmcv_ops_record pytest`` records
-every ``mmcv._ext`` call of the whole test suite (which builds and trains every config family in
+How the set was found: ``MMEWA_RECORD_MMCV_OPS=calls.jsonl PYTHONPATH=.dev_scripts/mmcv_ops_record pytest``
+records every ``mmcv._ext`` call of the whole test suite (which builds and trains every config family in
 ``configs/``, in subprocesses too), and ``usage`` maps the calls to ops; the CUDA-only entries come from
 reading the code paths that CPU tests cannot reach (named per op).
 """
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument('--ops', default='minimal')
     s = sub.add_parser('list', help="print an op set, comma-separated ('full' for every op)")
     s.add_argument('--ops', default='minimal')
-    u = sub.add_parser('usage', help='sum a recorded run (tools/mmcv_ops_record) into ops')
+    u = sub.add_parser('usage', help='sum a recorded run (.dev_scripts/mmcv_ops_record) into ops')
     u.add_argument('record', type=Path)
     u.add_argument('--src', type=Path, help='an extracted (unprepared) mmcv source tree, to name ops')
     args = parser.parse_args(argv)

@@ -3,7 +3,8 @@
 # train images (the first 100 of each class, ../shared/data/cifar100/train), the complete 10,000-image test
 # set; CIFAR's 32 px images are upsampled to 56 px, a 4 x 4 grid of 14-px patches (+ cls token).
 # Backbone: mmpretrain's VisionTransformer(arch='dinov2-small') from the checkpoint that
-#   python tools/convert_dinov2_onnx.py --layout mmpretrain   # -> checkpoints/dinov2_vits14_mmpretrain.pth
+#   python tools/model_converters/convert_dinov2_onnx.py --layout mmpretrain
+# (-> checkpoints/dinov2_vits14_mmpretrain.pth)
 # writes (LayerScale folded into the linears, so layer_scale_init_value=0; pos_embed resized 37x37 -> 4x4 on
 # load, bicubic). Features: the final-LayerNorm patch tokens, globally average-pooled, then a linear head
 # ('featmap' + GlobalAveragePooling rather than out_type='avg_featmap', whose extra LayerNorm would be freshly

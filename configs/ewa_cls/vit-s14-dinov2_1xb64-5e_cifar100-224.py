@@ -1,7 +1,7 @@
 # The fine-tuning comparison of vit-s14-dinov2_1xb64-2e_cifar100-56.py at the resolution the ViT-S/14 was
 # pretrained for: CIFAR-100's 32 px images upsampled to 224 px (16 x 16 patches), 5 epochs (1 of warm-up),
 # everything else the same. ~16x the compute of the 56-px run per image: for a GPU
-# (tools/device_checks.sh, stage ft, carries the checkpoint; docs/device_checks.md).
+# (.dev_scripts/device_checks.sh, stage ft, carries the checkpoint; docs/device_checks.md).
 _base_ = ['./vit-s14-dinov2_1xb64-2e_cifar100-56.py']
 img_size = 224
 train_pipeline = [

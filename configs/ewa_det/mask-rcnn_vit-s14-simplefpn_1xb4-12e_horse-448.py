@@ -1,7 +1,7 @@
-# GPU-sized twin of the CPU horse config (tools/gpu_evidence.sh, issue #14 item 3 at a larger scale): the
-# same pretrained ViT-S/14 + SimpleFPN Mask R-CNN on Weizmann Horse, at 448 px, batch 4, 12 epochs (lr steps
-# at 8 and 11). Needs mmcv built with CUDA ops (RoIAlign, NMS) on a GPU. Unmeasured on a GPU. Baseline twin of
-# mask-rcnn_ewa-vit-s14-simplefpn_1xb4-12e_horse-448.py.
+# GPU-sized twin of the CPU horse config (.dev_scripts/gpu_evidence.sh, issue #14 item 3 at a larger scale):
+# the same pretrained ViT-S/14 + SimpleFPN Mask R-CNN on Weizmann Horse, at 448 px, batch 4, 12 epochs (lr
+# steps at 8 and 11). Needs mmcv built with CUDA ops (RoIAlign, NMS) on a GPU. Unmeasured on a GPU. Baseline
+# twin of mask-rcnn_ewa-vit-s14-simplefpn_1xb4-12e_horse-448.py.
 _base_ = ['./mask-rcnn_vit-s14-simplefpn_1xb2-cpu_horse-224.py']
 img_scale = (448, 448)
 model = dict(backbone=dict(img_size=img_scale))

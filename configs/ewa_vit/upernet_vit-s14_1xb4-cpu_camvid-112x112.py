@@ -1,7 +1,8 @@
 # CPU-sized fine-tuning of the pretrained ViT-S/14 on CamVid: the *baseline* twin of
 # upernet_ewa-vit-s14_1xb4-cpu_camvid-112x112.py (same everything, standard backbone, no EWAHook).
 # A light UperNet (128 channels, BN, no auxiliary head), 112x112 crops, batch 4; runs on 2 CPU cores.
-# Pretrained weights: python tools/convert_dinov2_onnx.py  (-> checkpoints/dinov2_vits14_mmseg.pth)
+# Pretrained weights: python tools/model_converters/convert_dinov2_onnx.py
+# (-> checkpoints/dinov2_vits14_mmseg.pth)
 _base_ = ['../_base_/models/upernet_vit-s14.py', '../_base_/datasets/camvid_cpu-112x112.py',
           '../_base_/schedules/schedule_500it_cpu.py',
           'mmseg::_base_/default_runtime.py']

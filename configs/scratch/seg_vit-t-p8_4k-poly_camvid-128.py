@@ -1,9 +1,10 @@
-# GPU-sized segmentation from scratch on CamVid (issue #14 item 2 at a larger scale, tools/gpu_evidence.sh):
-# a ViT-T-like backbone (6 blocks, 192 dims, 3 heads, patch 8 -> 256 tokens on 128x128 crops) with the demo's
-# FCN head, trained from scratch for 4,000 iterations of batch 8 (~87 epochs of CamVid's 367 training images)
-# with a poly learning rate. Baseline twin of seg_ewa_vit-t-p8_4k-poly_camvid-128.py. Unmeasured on a GPU:
-# sized from the CPU twin (seg_vit-tiny_6k-poly_camvid-64.py, which converges after ~4,000 iterations of
-# batch 2); too slow for 2 CPU cores.
+# GPU-sized segmentation from scratch on CamVid (issue #14 item 2 at a larger scale,
+# .dev_scripts/gpu_evidence.sh): a ViT-T-like backbone (6 blocks, 192 dims, 3 heads, patch 8 -> 256 tokens on
+# 128x128 crops) with the demo's FCN head, trained from scratch for 4,000 iterations of batch 8 (~87 epochs of
+# CamVid's 367 training images) with a poly learning rate. Baseline twin of
+# seg_ewa_vit-t-p8_4k-poly_camvid-128.py. Unmeasured on a GPU: sized from the CPU twin
+# (seg_vit-tiny_6k-poly_camvid-64.py, which converges after ~4,000 iterations of batch 2); too slow for 2 CPU
+# cores.
 _base_ = ['./seg_vit-tiny_6k-poly_camvid-64.py']
 crop_size = (128, 128)
 scale = (240, 180)

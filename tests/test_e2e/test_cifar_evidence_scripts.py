@@ -1,6 +1,6 @@
-"""tools/cls_sweep.sh and tools/gpu_evidence.sh, the two CIFAR-100 evidence scripts, end to end in their
-smoke-test setting (2 epochs on 64 real images): every run trains, collapses and tests, the pages hold the
-tables, and a rerun resumes without training again."""
+""".dev_scripts/cls_sweep.sh and .dev_scripts/gpu_evidence.sh, the two CIFAR-100 evidence scripts, end to end
+in their smoke-test setting (2 epochs on 64 real images): every run trains, collapses and tests, the pages
+hold the tables, and a rerun resumes without training again."""
 import os
 import re
 import subprocess
@@ -23,7 +23,7 @@ def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_
     work, out = tmp_path / 'sweep', tmp_path / 'sweep.md'
     env = {**SMOKE, 'DATA': str(cifar100_root), 'WORK': str(work), 'OUT': str(out), 'SEEDS': '0',
            'VARIANTS': 'ewa beta0.9 routed'}
-    proc = run('tools/cls_sweep.sh', env)
+    proc = run('.dev_scripts/cls_sweep.sh', env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     page = out.read_text()
     row = r'^\| (\S+) \| test \| 0 \| [\d.]+ \| ([\d.]+) \|'  # variant | split | seeds | baseline | variant
@@ -36,11 +36,11 @@ def test_cls_sweep_runs_each_variant_beside_the_shared_baseline_and_resumes(tmp_
     for f in work.rglob('*.pth'):  # a kept record without checkpoints: nothing is trained again
         f.unlink()
     logs = sorted(work.rglob('*.log'))
-    again = run('tools/cls_sweep.sh', {**env, 'OUT': str(tmp_path / 'again.md')})
+    again = run('.dev_scripts/cls_sweep.sh', {**env, 'OUT': str(tmp_path / 'again.md')})
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / 'again.md').read_text() == page and sorted(work.rglob('*.log')) == logs
     only = tmp_path / 'only.md'
-    proc = run('tools/cls_sweep.sh', {**env, 'RUN': '0', 'VARIANTS': 'ewa e8', 'OUT': str(only)})
+    proc = run('.dev_scripts/cls_sweep.sh', {**env, 'RUN': '0', 'VARIANTS': 'ewa e8', 'OUT': str(only)})
     assert proc.returncode == 0 and sorted(work.rglob('*.log')) == logs  # RUN=0 tabulates, runs nothing
     assert f'| e8 | test | – | – | – | – | – | – | – | no results in {work} |' in only.read_text()
 
@@ -55,7 +55,7 @@ def test_gpu_evidence_smoke_setting_writes_each_stages_table_and_curves(tmp_path
     env = {**SMOKE, 'STAGES': 'cls seg', 'SUBSET': '8', 'VAL': '1', 'SEG_ITERS': '4', 'SEG_VAL': '2',
            'SEEDS': '0 1', 'WORKERS': '0', 'DATA': str(data), 'WORK': str(tmp_path / 'gpu'),
            'OUT_DIR': str(out)}
-    proc = run('tools/gpu_evidence.sh', env)
+    proc = run('.dev_scripts/gpu_evidence.sh', env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cls = (out / 'cls_cifar100_vit-t_from-scratch_gpu.md').read_text()
     assert 'paired by seed (Δ = ewa − baseline, n = 2: seeds 0, 1' in cls
@@ -69,8 +69,9 @@ def test_gpu_evidence_smoke_setting_writes_each_stages_table_and_curves(tmp_path
 
 
 @pytest.mark.parametrize('script, message', [
-    ('tools/cls_sweep.sh', 'no CIFAR-100 class folders (train/, test/) under {nowhere}: set DATA'),
-    ('tools/gpu_evidence.sh', 'stage cls needs {nowhere}/cifar100/train: set DATA to the folder that holds')])
+    ('.dev_scripts/cls_sweep.sh', 'no CIFAR-100 class folders (train/, test/) under {nowhere}: set DATA'),
+    ('.dev_scripts/gpu_evidence.sh',
+     'stage cls needs {nowhere}/cifar100/train: set DATA to the folder that holds')])
 def test_without_data_the_scripts_name_the_fix_and_write_nothing(tmp_path, script, message):
     nowhere = tmp_path / 'nowhere'
     proc = run(script, {'DATA': str(nowhere), 'WORK': str(tmp_path / 'w'), 'OUT': str(tmp_path / 'out.md'),
@@ -81,7 +82,7 @@ def test_without_data_the_scripts_name_the_fix_and_write_nothing(tmp_path, scrip
 
 
 def test_gpu_evidence_refuses_an_unknown_stage_before_running_any(tmp_path, cifar100_root):
-    proc = run('tools/gpu_evidence.sh', {'STAGES': 'cls segm', 'DATA': str(cifar100_root.parent),
+    proc = run('.dev_scripts/gpu_evidence.sh', {'STAGES': 'cls segm', 'DATA': str(cifar100_root.parent),
                                          'WORK': str(tmp_path / 'w')})
     assert proc.returncode == 2 and "unknown stage 'segm' in STAGES (cls, seg, det)" in proc.stderr
     assert not (tmp_path / 'w').exists()

@@ -1,5 +1,6 @@
-"""tools/benchmark_data_path.py on the real CIFAR-100 configs: both paths run real training steps on the same
-model, and the report holds paired numbers for each section (the speed itself is BENCHMARKS' business)."""
+"""tools/analysis_tools/benchmark_data_path.py on the real CIFAR-100 configs: both paths run real training
+steps on the same model, and the report holds paired numbers for each section (the speed itself is
+BENCHMARKS' business)."""
 import json
 
 import pytest

@@ -1,10 +1,10 @@
-"""tools/benchmark_ewa.py --quick: every section runs and reports sane numbers (structure, not speed).
+"""tools/analysis_tools/benchmark_ewa.py --quick: every section runs and reports sane numbers (structure, not
+speed).
 
 Timings on a shared CI machine are noise, so nothing here asserts how fast anything is: only that every
-ratio is a positive finite number, that the deployed model has exactly the standard model's parameters
-and FLOPs, and that the loop MoE the FFN section compares against computes the same MoE as EWAFFN (the
-tool measures; these checks live here, the targets in BENCHMARKS.md).
-"""
+ratio is a positive finite number, that the deployed model has exactly the standard model's parameters and
+FLOPs, and that the loop MoE the FFN section compares against computes the same MoE as EWAFFN (the tool
+measures; these checks live here, the targets in BENCHMARKS.md)."""
 import json
 import math
 

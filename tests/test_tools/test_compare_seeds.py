@@ -1,5 +1,6 @@
-"""tools/compare_seeds.py: the tables it publishes are computed right (mean ± std, per-seed deltas, paired
-statistics), its curves come from MMEngine's own log format, and --from-results re-tabulates a run."""
+"""tools/analysis_tools/compare_seeds.py: the tables it publishes are computed right (mean ± std, per-seed
+deltas, paired statistics), its curves come from MMEngine's own log format, and --from-results re-tabulates
+a run."""
 import json
 from pathlib import Path
 

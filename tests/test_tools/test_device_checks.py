@@ -1,8 +1,8 @@
-"""tools/device_checks.sh --dry-run end to end on this CPU, from real data: every step runs (the install
-check, CIFAR-100 parts packed and unpacked, CamVid staged and checked, the ViT-S/14 carried in float16 and
-widened, the benchmark, the three comparisons, cls through two seed groups), and $OUT holds what the device
-would return, in the form the repository commits; plus the one-line refusals and the budget rule that
-starts a seed group only when it fits."""
+""".dev_scripts/device_checks.sh --dry-run end to end on this CPU, from real data: every step runs (the
+install check, CIFAR-100 parts packed and unpacked, CamVid staged and checked, the ViT-S/14 carried in
+float16 and widened, the benchmark, the three comparisons, cls through two seed groups), and $OUT holds
+what the device would return, in the form the repository commits; plus the one-line refusals and the budget
+rule that starts a seed group only when it fits."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,8 @@ def run(args, env, timeout=600):
     path = f'{python_dir}{os.pathsep}{os.environ["PATH"]}'
     env = {**os.environ, 'PYTHON': sys.executable, **env, 'PATH': path}
     env = {k: v for k, v in env.items() if v is not None}  # None: unset
-    return subprocess.run(['bash', 'tools/device_checks.sh', *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run(['bash', '.dev_scripts/device_checks.sh', *args], cwd=ROOT, env=env,
+                          capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -85,7 +86,7 @@ def test_dry_run_runs_every_step_and_leaves_the_results_in_out(tmp_path, data):
                     assert f'{work}/seed{r["seed"]}/{model}_{split}.json' in names
                     metrics = json.loads(read[f'{work}/seed{r["seed"]}/{model}_{split}.json'])
                     assert r[f'{key}_{split}'] and set(r[f'{key}_{split}']) <= set(metrics)
-        assert read[f'{work}/command.txt'].startswith(b'python tools/compare_seeds.py')
+        assert read[f'{work}/command.txt'].startswith(b'python tools/analysis_tools/compare_seeds.py')
         assert any(n.startswith(f'{work}/seed0/baseline/') and n.endswith('/vis_data/scalars.json')
                    for n in names)
         assert f'benchmarks/{name}.md' in names and f'benchmarks/{name}.png' in names

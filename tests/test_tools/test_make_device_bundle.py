@@ -1,6 +1,7 @@
-"""tools/make_device_bundle.py without a network: the pins are what CPython 3.12 on Linux x86-64 installs, and
-on a fabricated bundle the closure check names what neither the bundle nor the device provides, every file
-is held to its pinned hash, --check writes nothing, and staged CamVid passes `sha256sum -c`."""
+""".dev_scripts/make_device_bundle.py without a network: the pins are what CPython 3.12 on Linux x86-64
+installs, and on a fabricated bundle the closure check names what neither the bundle nor the device
+provides, every file is held to its pinned hash, --check writes nothing, and staged CamVid passes
+`sha256sum -c`."""
 from __future__ import annotations
 
 import hashlib

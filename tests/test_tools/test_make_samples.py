@@ -1,4 +1,4 @@
-"""tools/make_samples.py and the samples committed in samples/: their checks pass, they are rebuilt
+""".dev_scripts/make_samples.py and the samples committed in samples/: their checks pass, they are rebuilt
 exactly from the full sets, their labels are the full labels subsampled, and the real-image tests run on
 them (what a fresh clone without the full sets does)."""
 from __future__ import annotations

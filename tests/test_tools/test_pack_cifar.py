@@ -1,6 +1,6 @@
-"""tools/pack_cifar.py on real CIFAR-100 images: pack -> unpack gives back every pixel and label bit for bit
-(the PNG class folders and the arrays), a rerun keeps an unchanged part, and a part altered in any way is
-refused with one line before anything is written."""
+""".dev_scripts/pack_cifar.py on real CIFAR-100 images: pack -> unpack gives back every pixel and label bit
+for bit (the PNG class folders and the arrays), a rerun keeps an unchanged part, and a part altered in any
+way is refused with one line before anything is written."""
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +65,7 @@ def test_a_rerun_keeps_a_part_whose_pixels_did_not_change(packed):
 
 
 def test_parts_unpacked_one_by_one_add_up(packed, tmp_path, capsys):
-    """What tools/device_checks.sh does with parts carried by successive calls."""
+    """What .dev_scripts/device_checks.sh does with parts carried by successive calls."""
     _, _, parts = packed
     out = tmp_path / 'cifar100'
     for part in parts:

@@ -1,4 +1,5 @@
-"""tools/visualize_det.py: a selection that finds no image is a clear error, before any model is built."""
+"""tools/visualization/visualize_det.py: a selection that finds no image is a clear error, before any model is
+built."""
 import pytest
 from tool_utils import load_tool
 

@@ -1,7 +1,7 @@
-# ViTDet-style Mask R-CNN over the plain ViT-S/14 (DINOv2-style, tools/convert_dinov2_onnx.py): the last
-# ViT map (stride 14) feeds mmewa's SimpleFPN (x4, x2, x1, x0.5 + a pooled P6), so pyramid strides are
-# 3.5, 7, 14, 28, 56 px and the anchor generator / RoI extractors use those. mmseg's VisionTransformer is
-# named across scopes as 'mmseg.VisionTransformer'.
+# ViTDet-style Mask R-CNN over the plain ViT-S/14 (DINOv2-style,
+# tools/model_converters/convert_dinov2_onnx.py): the last ViT map (stride 14) feeds mmewa's SimpleFPN (x4,
+# x2, x1, x0.5 + a pooled P6), so pyramid strides are 3.5, 7, 14, 28, 56 px and the anchor generator / RoI
+# extractors use those. mmseg's VisionTransformer is named across scopes as 'mmseg.VisionTransformer'.
 _base_ = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
 custom_imports = dict(imports=['mmseg.models', 'mmewa'], allow_failed_imports=False)
 strides = [3.5, 7, 14, 28]

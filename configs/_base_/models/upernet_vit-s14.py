@@ -1,5 +1,5 @@
-# UperNet over a plain ViT-S/14 (DINOv2-style, 384 dims, 12 layers, LayerScale folded into the
-# linears by tools/convert_dinov2_onnx.py). Features of layers 3, 6, 9, 12 are rescaled to strides
+# UperNet over a plain ViT-S/14 (DINOv2-style, 384 dims, 12 layers, LayerScale folded into the linears by
+# tools/model_converters/convert_dinov2_onnx.py). Features of layers 3, 6, 9, 12 are rescaled to strides
 # 4/8/16/32 (of the 14-pixel patch grid) by MultiLevelNeck, as in mmseg's UperNet-ViT configs.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],

@@ -14,14 +14,14 @@ cells, differing by at most one, no router, nothing dropped). Each expert comput
 the ``t^2`` cell pixels); halo pixels outside the image are zeroed after fc1, which is the conv's zero
 padding. The experts run as grouped convolutions (one call per layer, no Python loop over experts).
 
-Why cells, by measurement (``tools/benchmark_ewa.py --sections mixffn``, BENCHMARKS.md; SegFormer-B0
-stage 1 at 512 px: 2 x 128 x 128 tokens, 32 channels, hidden 128, E = 4, fwd + bwd, CPU): a random
-partition of single tokens needs, for every expert, fc1 at almost every pixel (the 3x3 neighbourhoods of a
-quarter of the tokens cover ~92 % of the map), i.e. the per-expert full-map loop (4.6x the upstream layer)
-or its batched form (7-14x: the ``E x`` hidden map does not fit the caches); cells with a 1-pixel halo cost
-``(t + 2)^2 / t^2`` on fc1 and the conv only (~2x measured at t = 8, dominated by the tile copies).
-Whole images per expert would be free but cannot make ``E`` equal groups when the batch has fewer images
-than experts (mmseg's usual 2 images per GPU with E = 4); cells of one image can.
+Why cells, by measurement (``tools/analysis_tools/benchmark_ewa.py --sections mixffn``, BENCHMARKS.md;
+SegFormer-B0 stage 1 at 512 px: 2 x 128 x 128 tokens, 32 channels, hidden 128, E = 4, fwd + bwd, CPU): a
+random partition of single tokens needs, for every expert, fc1 at almost every pixel (the 3x3 neighbourhoods
+of a quarter of the tokens cover ~92 % of the map), i.e. the per-expert full-map loop (4.6x the upstream
+layer) or its batched form (7-14x: the ``E x`` hidden map does not fit the caches); cells with a 1-pixel halo
+cost ``(t + 2)^2 / t^2`` on fc1 and the conv only (~2x measured at t = 8, dominated by the tile copies). Whole
+images per expert would be free but cannot make ``E`` equal groups when the batch has fewer images than
+experts (mmseg's usual 2 images per GPU with E = 4); cells of one image can.
 
 The cell side ``t`` is the largest divisor of both map sides that is at most ``max_tile`` and still gives
 every partition group at least ``E`` cells (preferring a cell count divisible by ``E``, i.e. exactly equal

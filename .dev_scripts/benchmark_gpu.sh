@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # EWA cost on one CUDA GPU at realistic sizes, bf16 autocast over fp32 weights (what AMP training does).
-# Runs tools/benchmark_ewa.py three times (about 5-7 minutes on one H100/H200-class GPU, each run capped
+# Runs tools/analysis_tools/benchmark_ewa.py three times (about 5-7 minutes on one H100/H200-class GPU, each run capped
 # by `timeout` so the whole script stays under 8 minutes) and writes under $OUT_DIR (default benchmarks/):
 #   gpu_info.txt                       nvidia-smi, torch and CUDA versions
 #   gpu_vit-s14_448_b16.{json,txt}     ViT-S/14 UperNet, 448x448 (1024 tokens/image), batch 16: sections seg,
@@ -10,9 +10,9 @@
 #   gpu_vit-b14_448_b8.{json,txt}      the same UperNet with a ViT-B/14 backbone (768 dims, 12 heads), batch 8
 #   gpu_ffn_fp32.{json,txt}            the FFN section again without autocast (fp32 weights and matmuls)
 #
-#   bash tools/benchmark_gpu.sh                      # from the repository root, in the project's venv
-#   PYTHON=.venv/bin/python OUT_DIR=/tmp/bench bash tools/benchmark_gpu.sh
-#   QUICK=1 bash tools/benchmark_gpu.sh              # ~2 minutes (tools/device_checks.sh): 5 repetitions,
+#   bash .dev_scripts/benchmark_gpu.sh                      # from the repository root, in the project's venv
+#   PYTHON=.venv/bin/python OUT_DIR=/tmp/bench bash .dev_scripts/benchmark_gpu.sh
+#   QUICK=1 bash .dev_scripts/benchmark_gpu.sh              # ~2 minutes (.dev_scripts/device_checks.sh): 5 repetitions,
 #                                                    # no torch.compile, 4096-token FFNs only, caps 80/40/20 s
 # Every size is a variable (BENCHES, DEVICE, REPS, WARMUP, CROP, BATCH, BATCH_B, FFN_DIMS, FFN_TOKENS,
 # FFN_BATCH, COMPILE, S14_SECTIONS, CAPS="s14 b14 ffn seconds"), so a CPU dry run can shrink them
@@ -63,7 +63,7 @@ bench() {
     # a run that fails or times out is reported and the next one still runs
     [[ " $BENCHES " == *" $name "* ]] || return 0
     echo "== $name (at most ${limit}s)"
-    timeout "$limit" "$PYTHON" tools/benchmark_ewa.py --device "$DEVICE" --out "$OUT_DIR/gpu_$name.json" "$@" \
+    timeout "$limit" "$PYTHON" tools/analysis_tools/benchmark_ewa.py --device "$DEVICE" --out "$OUT_DIR/gpu_$name.json" "$@" \
         2>&1 | tee "$OUT_DIR/gpu_$name.txt" || { echo "!! $name failed or timed out (status ${PIPESTATUS[0]})"
                                                  failed=1; }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #14's evidence at GPU scale, one stage per task, each one tools/compare_seeds.py run with every
+# Issue #14's evidence at GPU scale, one stage per task, each one tools/analysis_tools/compare_seeds.py run with every
 # training of every seed at once on the one GPU (--jobs): train baseline and EWA (4 experts every other block,
 # beta 0.3) per seed, collapse the EWA checkpoint, test it in the *standard* config, validate during training
 # for the learning curves, then tabulate the seeds with the paired statistics (t-test, bootstrap interval,
@@ -8,10 +8,10 @@
 #   seg  CamVid from scratch: ViT 6x192, patch 8, 128 px crops, SEG_ITERS iterations, SEEDS
 #   det  Weizmann Horse Mask R-CNN, pretrained ViT-S/14 at 448 px, DET_EPOCHS epochs, DET_SEEDS (3 seeds)
 #
-#   bash tools/gpu_evidence.sh                     # STAGES="cls seg det" one after another
-#   STAGES=cls bash tools/gpu_evidence.sh          # one stage per call (each is sized for ~10 GPU minutes)
+#   bash .dev_scripts/gpu_evidence.sh                     # STAGES="cls seg det" one after another
+#   STAGES=cls bash .dev_scripts/gpu_evidence.sh          # one stage per call (each is sized for ~10 GPU minutes)
 #   STAGES="cls seg" EPOCHS=2 WARMUP=1 VAL=1 SEG_ITERS=4 SEG_VAL=2 SEEDS="0 1" SUBSET=16 WORKERS=0 \
-#     bash tools/gpu_evidence.sh     # CPU smoke test (tests/test_e2e/test_cifar_evidence_scripts.py)
+#     bash .dev_scripts/gpu_evidence.sh     # CPU smoke test (tests/test_e2e/test_cifar_evidence_scripts.py)
 #
 # Time: a pilot on one H200 (benchmarks/cls_cifar100_vit-t_gpu_pilot.md) ran five CIFAR trainings at once at
 # ~13 s per epoch each, bound by MMEngine's per-iteration host work, not by the GPU: the cls stage's ten
@@ -20,8 +20,8 @@
 #
 # Configs and names: CLS_BASE / CLS_EWA (default the vit-t-p4 100e pair in configs/ewa_cls), CLS_OPTIONS
 # (extra cfg-options, space-separated, after the schedule's), CIFAR_ROOT_KEYS (the cfg keys set to
-# $DATA/cifar100, tools/evidence_options.sh: e.g. the 50k configs' ConcatDataset), CLS_NAME and SEG_NAME (the
-# work dir and page names), SEG_SPLITS (default "val test") make the stages generic; tools/device_checks.sh
+# $DATA/cifar100, .dev_scripts/evidence_options.sh: e.g. the 50k configs' ConcatDataset), CLS_NAME and SEG_NAME (the
+# work dir and page names), SEG_SPLITS (default "val test") make the stages generic; .dev_scripts/device_checks.sh
 # sets them on the GPU machine.
 #
 # mmcv: every stage needs mmcv built with its compiled ops (`mmcv._ext`), on the CPU too: `import mmseg.models`
@@ -30,7 +30,7 @@
 # only a classification-only environment without mmseg/mmdet (the pilot's). On a GPU, detection's RoIAlign
 # and NMS (and the other ops tools/mmcv_ops.py lists) also need those ops built with CUDA: on a machine with
 # a CUDA toolkit matching torch, `FORCE_CUDA=1 bash tools/install.sh` builds and caches one (on the lent
-# device machine tools/device_checks.sh builds it offline: docs/device_checks.md). The script checks this
+# device machine .dev_scripts/device_checks.sh builds it offline: docs/device_checks.md). The script checks this
 # before any stage runs and stops with that fix (on a CPU-only machine det runs on mmcv's CPU ops).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,7 +60,7 @@ CLS_NAME=${CLS_NAME:-cls_cifar100_vit-t_from-scratch_gpu}
 SEG_NAME=${SEG_NAME:-seg_camvid_vit-t-p8_from-scratch_gpu}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}   # the GPU does the math; many runs share the host's cores
 
-source tools/evidence_options.sh
+source .dev_scripts/evidence_options.sh
 persistent=$([[ $WORKERS -gt 0 ]] && echo True || echo False)
 loaders=(train_dataloader.num_workers="$WORKERS" test_dataloader.num_workers="$WORKERS"
          train_dataloader.persistent_workers=$persistent test_dataloader.persistent_workers=$persistent)
@@ -69,7 +69,7 @@ compare() {  # name baseline-config ewa-config seeds compare_seeds-options...: o
   read -ra seeds <<< "$4"
   shift 4
   echo "[gpu_evidence] $(date -u +%FT%TZ) $name: seeds ${seeds[*]}"
-  $PY tools/compare_seeds.py "$base" "$ewa" --seeds "${seeds[@]}" --work-dir "$WORK/$name" \
+  $PY tools/analysis_tools/compare_seeds.py "$base" "$ewa" --seeds "${seeds[@]}" --work-dir "$WORK/$name" \
       --jobs "${JOBS:-$((2 * ${#seeds[@]}))}" --out "$OUT_DIR/$name.md" --curves "$OUT_DIR/$name.png" "$@" \
       --cfg-options "${opts[@]}"
   echo "[gpu_evidence] $(date -u +%FT%TZ) $name done: $OUT_DIR/$name.md"
@@ -100,7 +100,7 @@ stage_seg() {
 
 stage_det() {
   local d=$DATA/weizmann_horse
-  [[ -f checkpoints/dinov2_vits14_mmseg.pth ]] || $PY tools/convert_dinov2_onnx.py
+  [[ -f checkpoints/dinov2_vits14_mmseg.pth ]] || $PY tools/model_converters/convert_dinov2_onnx.py
   local late=$(( DET_EPOCHS * 2 / 3 > 0 ? DET_EPOCHS * 2 / 3 : 1 ))
   local later=$(( DET_EPOCHS * 11 / 12 > late ? DET_EPOCHS * 11 / 12 : late ))
   opts=("${loaders[@]}" val_dataloader.num_workers="$WORKERS" val_dataloader.persistent_workers=$persistent

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Predicted masks next to ground truth, for a few images: one row per image, one column per model.
 
-    python tools/visualize_seg.py --images data/camvid/img_dir/val/0016E5_07965.jpg ... \\
+    python tools/visualization/visualize_seg.py --images data/camvid/img_dir/val/0016E5_07965.jpg ... \\
         --model baseline CONFIG CKPT --model "EWA (collapsed)" STD_CONFIG COLLAPSED_CKPT \\
         --out docs/camvid_predictions.jpg
 """

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # The sweep around the CIFAR-100 EWA recipe (issue #14 item 1) on the CPU-sized ViT (configs/ewa_cls/
 # *vit-d64-p4*): beta, experts, blocks, mode, partition, an Early-EWA window, a beta schedule, and routed MoE
-# with / without Early EWA. Every variant is one tools/compare_seeds.py run in one work dir, so all share the
+# with / without Early EWA. Every variant is one tools/analysis_tools/compare_seeds.py run in one work dir, so all share the
 # baseline runs of each seed: the first variant trains them beside its own runs, then JOBS variants run at
 # once. Rerun to resume: a run whose results are in the work dir is skipped even without its checkpoints
 # (the default work dir keeps results and scalars in git, see benchmarks/runs/.gitignore), an interrupted one
 # resumes from its last checkpoint. Then one table per comparison (compare_seeds --variants).
 #
-#   bash tools/cls_sweep.sh                                  # SEEDS="0 1", 2 runs at once, 1 thread each
+#   bash .dev_scripts/cls_sweep.sh                                  # SEEDS="0 1", 2 runs at once, 1 thread each
 #   WORK=work_dirs/smoke SEEDS=0 EPOCHS=2 WARMUP=1 SUBSET=64 VARIANTS="beta0.9 routed" \
-#     bash tools/cls_sweep.sh                              # smoke test
+#     bash .dev_scripts/cls_sweep.sh                              # smoke test
 #
-#   RUN=0 SEEDS=4 bash tools/cls_sweep.sh                   # only tabulate what the work dir holds
+#   RUN=0 SEEDS=4 bash .dev_scripts/cls_sweep.sh                   # only tabulate what the work dir holds
 #
 # A sweep on few seeds only ranks settings; confirm the best one on >= 5 fresh seeds with compare_seeds.
 set -euo pipefail
@@ -32,7 +32,7 @@ BASE=$C/vit-d64-p4_1xb128-40e_cifar100-32.py
 EWA=$C/ewa-vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED=$C/routed-moe_vit-d64-p4_1xb128-40e_cifar100-32.py
 ROUTED_EARLY=$C/routed-moe-earlyewa_vit-d64-p4_1xb128-40e_cifar100-32.py
-source tools/evidence_options.sh
+source .dev_scripts/evidence_options.sh
 opts=()
 cifar100_options "$DATA" "$EPOCHS" "$WARMUP"  # the configs checkpoint every 5 epochs: resumable
 subset_options "$SUBSET" 16
@@ -62,7 +62,7 @@ run() {  # variant jobs: one compare_seeds run of that variant (all of its seeds
   echo "[cls_sweep] $(date -u +%FT%TZ) $name"
   read -ra extra <<< "${variant[$name]}"
   [[ ! -v "config[$name]" ]] || routed=(--no-collapse)
-  $PY tools/compare_seeds.py "$BASE" "${config[$name]:-$EWA}" "${common[@]}" --jobs "$jobs" \
+  $PY tools/analysis_tools/compare_seeds.py "$BASE" "${config[$name]:-$EWA}" "${common[@]}" --jobs "$jobs" \
       --ewa-name "$name" ${routed[@]+"${routed[@]}"} --cfg-options "${opts[@]}" \
       ${extra[@]+--ewa-cfg-options "${extra[@]}"} > "$WORK.$name.log"
 }
@@ -88,19 +88,19 @@ if [[ $RUN == 1 ]]; then
 fi
 table=("${common[@]}" --from-results)
 {
-  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash tools/cls_sweep.sh\` (work dir $WORK;" \
+  echo "Command: \`SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS bash .dev_scripts/cls_sweep.sh\` (work dir $WORK;" \
        "rerun to resume, RUN=0 to only tabulate)"; echo
   echo "A sweep on ${#seeds[@]} seed(s) ranks settings at best: on one seed every variant shares that" \
        "seed's baseline, so a low baseline lifts every row alike; compare the variants with each other," \
        "keeping in mind the seed-to-seed spread of one run (~0.5-0.8 top-1 here), and confirm a candidate" \
-       "on >= 5 fresh seeds with tools/compare_seeds.py before calling it a gain. Rows without results have" \
+       "on >= 5 fresh seeds with tools/analysis_tools/compare_seeds.py before calling it a gain. Rows without results have" \
        "not run yet."
   echo
   all=("${ewa_names[@]}" "${routed_names[@]}")
-  $PY tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants "${all[@]}"
+  $PY tools/analysis_tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants "${all[@]}"
   if [[ " ${routed_names[*]} " == *" routed "* && " ${routed_names[*]} " == *" routed-earlyewa "* ]]; then
     echo; echo "Early EWA on a routed MoE, paired with the routed MoE itself:"; echo
-    $PY tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants routed-earlyewa --against routed
+    $PY tools/analysis_tools/compare_seeds.py "$BASE" "$EWA" "${table[@]}" --variants routed-earlyewa --against routed
   fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
