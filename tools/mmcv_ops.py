@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 # op (= the source stem mmcv/ops/csrc/pytorch/<op>.cpp) -> why mmewa's models need it. The one place the
-# minimal set is written down; README's Install section points here.
+# minimal set is written down; docs/install.md points here.
 MINIMAL_OPS: dict[str, str] = {
     'nms': 'mmdet batched_nms (mmcv.ops.nms) in every detector test step: RPN proposals, RoI/RetinaNet '
            'and DETR-free post-processing (CPU and CUDA)',

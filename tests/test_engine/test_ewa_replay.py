@@ -34,7 +34,7 @@ def _register_probe():
 
 
 def expected_share_rate(i: int, schedule: str) -> float | None:
-    """β at iteration ``i``, written out from the README's definition (window [BEGIN, END))."""
+    """β at iteration ``i``, written out from the definition in docs/options.md (window [BEGIN, END))."""
     if not BEGIN <= i < END:
         return None
     progress = (i - BEGIN) / (END - BEGIN - 1)

@@ -181,7 +181,7 @@ def ewa_twin(upstream: type, name: str | None = None, within: Sequence[str] = ()
                if within else '')
     doc = (f"``{upstream.__module__}.{upstream.__name__}`` + EWA: the same arguments plus ``ewa_cfg`` "
            "(``num_experts``, ``moe_layers``, ``partition`` or ``moe_type='routed'`` with its routing "
-           f'options; see the README).{counted} Loads standard checkpoints; ``tools/convert_ewa.py`` '
+           f'options; see docs/options.md).{counted} Loads standard checkpoints; ``tools/convert_ewa.py`` '
            'collapses it back.')
     namespace = dict(__init__=__init__, init_weights=init_weights, __doc__=doc,
                      __module__=upstream.__module__, ewa_within=within)
