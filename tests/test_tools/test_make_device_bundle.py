@@ -1,7 +1,7 @@
 """.dev_scripts/make_device_bundle.py without a network: the pins are what CPython 3.12 on Linux x86-64
 installs, and on a fabricated bundle the closure check names what neither the bundle nor the device
-provides, every file is held to its pinned hash, --check writes nothing, and staged CamVid passes
-`sha256sum -c`."""
+provides, every file is held to its pinned hash, --check writes nothing, staged CamVid passes
+`sha256sum -c`, and the ViT-S/14 travels in float16 within its stated error."""
 from __future__ import annotations
 
 import hashlib
@@ -165,3 +165,27 @@ def test_staged_camvid_is_a_copy_that_passes_its_sums(tmp_path, camvid_root):
     shutil.rmtree(staged)
     with pytest.raises(BundleError, match='no CamVid at'):
         bundle_tool.stage_camvid(tmp_path / 'nowhere', tmp_path / 'camvid')
+
+
+def test_the_vit_travels_in_float16_within_its_stated_error_and_passes_its_sums(tmp_path):
+    """--sets dinov2: half the bytes, every tensor within 4.5e-4 of its largest value (the tool's claim for
+    the real checkpoint, here on weights with DINOv2-like scales), integer tensors and meta kept."""
+    import torch
+    gen = torch.Generator().manual_seed(0)
+    state = {'w': torch.randn(384, 1536, generator=gen) * 0.05, 'count': torch.tensor([3, 4]),
+             'ln': 1 + 0.1 * torch.randn(384, generator=gen)}
+    src = tmp_path / 'vit.pth'
+    torch.save(dict(meta=dict(layout='mmpretrain'), state_dict=state), src)
+    folder = bundle_tool.stage_dinov2(src, tmp_path / 'part')
+    assert sorted(p.name for p in folder.iterdir()) == ['SHA256SUMS', bundle_tool.DINOV2_FILE]
+    assert subprocess.run(['sha256sum', '-c', '--quiet', 'SHA256SUMS'], cwd=folder).returncode == 0
+    half = torch.load(folder / bundle_tool.DINOV2_FILE, weights_only=True)
+    assert half['meta']['layout'] == 'mmpretrain' and 'float16' in half['meta']['carried_as']
+    assert half['state_dict']['w'].dtype == torch.float16 and torch.equal(half['state_dict']['count'],
+                                                                            state['count'])
+    for k in ('w', 'ln'):
+        err = (half['state_dict'][k].float() - state[k]).abs().max() / state[k].abs().max()
+        assert err <= 4.5e-4, (k, float(err))
+    assert (folder / bundle_tool.DINOV2_FILE).stat().st_size < 0.6 * src.stat().st_size
+    with pytest.raises(BundleError, match='--layout mmpretrain'):
+        bundle_tool.stage_dinov2(tmp_path / 'missing.pth', tmp_path / 'other')
