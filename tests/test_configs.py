@@ -119,5 +119,7 @@ def test_cifar_config_trains_a_step_on_real_images(path, cifar100_root, tmp_path
     assert {Path(p).parent.parent.name for p in infos} == expected  # the parts it reads, in order
     fast = '_fast' in path.name
     assert (type(model.data_preprocessor).__name__ == 'BatchAugClsDataPreprocessor') == fast
-    losses = model.train_step(next(iter(loader)), build_optim_wrapper(model, cfg.optim_wrapper))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # as the Runner builds it (e.g. layer decay)
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    losses = model.train_step(next(iter(loader)), optim_wrapper)
     assert math.isfinite(float(losses['loss'])) and float(losses['loss']) > 0
