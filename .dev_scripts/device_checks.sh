@@ -143,7 +143,9 @@ if [[ $DRY == 1 ]]; then  # every step for real, on the CPU, at sizes that take 
   PYTHON=${PYTHON:-python}
   PYBASE=$PYTHON CUDA=0
   DATA_SRC=${DATA_SRC:-../shared/data}
-  FT_SEEDS="0 1" FT_GROUP=2 FT_EPOCHS=2 FT_WARMUP=1 FT_VAL=1 FT_CKPT=1
+  FT_SEEDS=0 FT_GROUP=1 FT_EPOCHS=2 FT_WARMUP=1 FT_VAL=1 FT_CKPT=1  # the 56-px twins: the mechanics, sooner
+  FT_BASE=${DRY_FT_BASE:-configs/ewa_cls/vit-s14-dinov2_1xb64-2e_cifar100-56.py}
+  FT_EWA=${DRY_FT_EWA:-configs/ewa_cls/ewa-vit-s14-dinov2_1xb64-2e_cifar100-56.py}
   CLS_SEEDS="0 1" CLS_GROUP=1 SEG_SEEDS=0 CLS_EPOCHS=2 CLS_WARMUP=1 CLS_VAL=1 CLS_CKPT=2 SEG_ITERS=2
   SEG_VAL=1 SEG_SPLITS=val SUBSET=${SUBSET:-4} WORKERS=0 CLS_PARTS=a SPEED_PROCS=2 SPEED_ITERS=1
   SPEED_COMPILE=compile.backend=eager  # the mechanism, without minutes of inductor on a CPU
@@ -154,8 +156,9 @@ fi
 CLS_NAME=${CLS_NAME:-cls_cifar100_$(basename "$CLS_BASE" .py)_e${CLS_EPOCHS}_gpu}
 SEG_NAME=${SEG_NAME:-seg_camvid_vit-t-p8_from-scratch_i${SEG_ITERS}_gpu}
 FT_NAME=${FT_NAME:-cls_cifar100_vit-s14-dinov2_finetune-224_e${FT_EPOCHS}_gpu}
-if [[ $FT_OPTIONS == default ]]; then
-  FT_OPTIONS=$([[ $CUDA == 1 ]] && echo "optim_wrapper.type=AmpOptimWrapper optim_wrapper.dtype=bfloat16")
+if [[ $FT_OPTIONS == default ]]; then  # AmpOptimWrapper needs CUDA
+  FT_OPTIONS=
+  [[ $CUDA != 1 ]] || FT_OPTIONS="optim_wrapper.type=AmpOptimWrapper optim_wrapper.dtype=bfloat16"
 fi
 VENV=$STAGE_DIR/venv
 DATA=$STAGE_DIR/data
