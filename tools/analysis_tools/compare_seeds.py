@@ -22,8 +22,7 @@ A sweep shares one baseline: run each variant with its own ``--ewa-name`` (and i
     python tools/analysis_tools/compare_seeds.py BASE EWA --seeds 0 1 --ewa-name beta0.9 \\
         --ewa-cfg-options custom_hooks.0.share_rate=0.9 --work-dir work_dirs/sweep
     python tools/analysis_tools/compare_seeds.py BASE EWA --seeds 0 1 --work-dir work_dirs/sweep \\
-        --from-results \\
-        --variants ewa beta0.9
+        --from-results --variants ewa beta0.9
 """
 from __future__ import annotations
 
